@@ -1,0 +1,3 @@
+from scopelab.cli import main
+
+main()

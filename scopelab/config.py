@@ -1,0 +1,365 @@
+"""Config: YAML plus `--set key=value` overrides -> typed, frozen dataclasses.
+
+Defaults live here, a config file holds what differs. Every error is an InputError that names the
+file, the key path and what was expected; the training code only ever sees the dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from scopelab.errors import InputError
+
+Optimizer = Literal["adagrad", "adam", "sgd", "momentum", "rmsprop"]
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SCOPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: Literal["mnist"] = "mnist"
+    # None: the bundled copy (or $SCOPELAB_DATA); else a directory of IDX files or an mnist.npz.
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class AutoencoderData(DataConfig):
+    # TensorFlow's old MNIST reader held out training images 0-4,999 for validation.
+    train_start: int = 5000
+    train_stop: int | None = None  # None: to the end of the training set
+
+
+@dataclass(frozen=True)
+class AutoencoderModel:
+    input_size: int = 784
+    hidden_size: int = 625
+    tied: bool = False
+    init_std: float = 0.05
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Updates are numbered 0..steps (steps + 1 of them), as in the article's loop and table.
+    steps: int = 10000
+    batch_size: int = 128
+    optimizer: Optimizer = "adagrad"
+    learning_rate: float = 0.1
+    log_every: int = 1000
+    checkpoint_every: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    name: str = ""
+    description: str = ""
+    experiment: Literal["autoencoder"] = "autoencoder"
+    model: AutoencoderModel = AutoencoderModel()
+    train: TrainConfig = TrainConfig()
+    data: AutoencoderData = AutoencoderData()
+
+
+@dataclass(frozen=True)
+class MlpModel:
+    input_size: int = 784
+    hidden_size: int = 625
+    num_classes: int = 10
+    init_std: float = 0.05
+    weight_decay: float = 0.01
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    scope: str = "mlp1"
+    optimizer: Optimizer = "adam"
+    learning_rate: float = 0.001
+    steps: int = 5000
+    train_start: int = 0
+    train_stop: int | None = None
+
+
+@dataclass(frozen=True)
+class PairTrainConfig:
+    batch_size: int = 100
+    log_every: int = 1000
+    checkpoint_every: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MlpPairConfig:
+    name: str = ""
+    description: str = ""
+    experiment: Literal["mlp_pair"] = "mlp_pair"
+    sharing: Literal["shared", "independent"] = "independent"
+    model: MlpModel = MlpModel()
+    train: PairTrainConfig = PairTrainConfig()
+    data: DataConfig = DataConfig()
+    networks: tuple[NetworkConfig, NetworkConfig] = (
+        NetworkConfig("mlp1", "adagrad", 0.003, 5000, 0, 30000),
+        NetworkConfig("mlp2", "adam", 0.001, 5000, 30000, None),
+    )
+
+
+Config = Union[AutoencoderConfig, MlpPairConfig]
+SCHEMAS: dict[str, type] = {"autoencoder": AutoencoderConfig, "mlp_pair": MlpPairConfig}
+
+
+def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Config:
+    """Read a YAML config file, apply `key=value` overrides, and return the validated config."""
+    path = Path(path)
+    where = str(path)
+    raw = _read_yaml(path)
+    parsed = [_parse_override(text) for text in overrides]
+    experiment = raw.get("experiment")
+    for keys, value, _ in parsed:
+        if keys == ["experiment"]:
+            experiment = value
+    if experiment is None:
+        raise InputError(f"{where}: key 'experiment' is missing; expected one of {_choices(SCHEMAS)}.")
+    if experiment not in SCHEMAS:
+        raise InputError(
+            f"{where}: key 'experiment' is {experiment!r}; expected one of {_choices(SCHEMAS)}"
+            f"{_suggest(str(experiment), SCHEMAS)}."
+        )
+    schema = SCHEMAS[experiment]
+    for keys, value, text in parsed:
+        _apply_override(raw, schema, keys, value, f"{where}: --set {text}")
+    raw.setdefault("name", path.stem)
+    config = _convert(raw, schema, "", where)
+    _validate(config, where)
+    return config
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The resolved config as plain YAML-ready data (tuples become lists)."""
+    return _plain(dataclasses.asdict(config))
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise InputError(f"{path}: no such config file.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; expected a YAML config file.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read the config file ({error}).") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"{path}: YAML syntax error{at}: {problem}.") from None
+    if raw is None:
+        raise InputError(f"{path}: the config file is empty; expected a mapping with at least 'experiment'.")
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: the top level is a {_kind(raw)}; expected a mapping of keys to values.")
+    return raw
+
+
+def _parse_override(text: str) -> tuple[list[str], Any, str]:
+    key, sep, value_text = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise InputError(f"--set {text}: expected KEY=VALUE, e.g. --set train.steps=200.")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError:
+        value = value_text  # not a YAML scalar: take the text as it is, the type check decides
+    return key.split("."), value, text
+
+
+def _apply_override(raw: dict, schema: type, keys: list[str], value: Any, where: str) -> None:
+    """Set raw[keys...] = value, checking every key against the schema (not against the file)."""
+    node: Any = raw
+    hint: Any = schema
+    default: Any = schema()
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        dotted = ".".join(keys[: depth + 1])
+        if dataclasses.is_dataclass(hint):
+            hints = get_type_hints(hint)
+            if key not in hints:
+                prefix = dotted[: -len(key)]
+                raise InputError(f"{where}: unknown key '{dotted}'{_suggest(key, hints, prefix)}.")
+            hint, default = hints[key], getattr(default, key)
+        elif get_origin(hint) is tuple and isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise InputError(f"{where}: '{dotted}' is not an index of the {len(node)}-item list.")
+            args = get_args(hint)
+            hint = args[0] if args[-1] is Ellipsis else args[int(key)]
+            key = int(key)
+            default = default[key] if key < len(default) else hint()
+        else:
+            raise InputError(f"{where}: '{'.'.join(keys[:depth])}' has no key '{key}'.")
+        if last:
+            node[key] = value
+            return
+        if isinstance(node, dict) and key not in node:
+            node[key] = _plain(dataclasses.asdict(default) if dataclasses.is_dataclass(default) else
+                               [dataclasses.asdict(item) for item in default])
+        node = node[key]
+        if not isinstance(node, (dict, list)):
+            raise InputError(f"{where}: '{dotted}' is not a mapping or list in the config.")
+
+
+def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
+    """Check value against the type hint and build the typed value; errors name the key path."""
+    key = path or "the top level"
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: key '{key}' is {_show(value)}; expected a mapping.")
+        hints = get_type_hints(hint)
+        for name in value:
+            if name not in hints:
+                dotted = f"{path}.{name}" if path else str(name)
+                prefix = f"{path}." if path else ""
+                raise InputError(f"{where}: unknown key '{dotted}'{_suggest(str(name), hints, prefix)}.")
+        fields = {
+            name: _convert(value[name], hints[name], f"{path}.{name}" if path else name, where)
+            for name in value
+        }
+        return hint(**fields)
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [option for option in options if option is not type(None)]
+        return _convert(value, inner, path, where)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise InputError(
+                f"{where}: key '{key}' is {_show(value)}; expected one of {_choices(choices)}"
+                f"{_suggest(str(value), choices)}."
+            )
+        return value
+    if origin is tuple:
+        args = get_args(hint)
+        if not isinstance(value, list):
+            raise InputError(f"{where}: key '{key}' is {_show(value)}; expected a list.")
+        if args[-1] is not Ellipsis and len(value) != len(args):
+            raise InputError(
+                f"{where}: key '{key}' has {len(value)} items; expected exactly {len(args)}."
+            )
+        inner = [args[0]] * len(value) if args[-1] is Ellipsis else args
+        return tuple(_convert(item, hint_i, f"{path}.{i}", where) for i, (item, hint_i) in enumerate(zip(value, inner)))
+    return _scalar(value, hint, key, where)
+
+
+def _scalar(value: Any, hint: type, key: str, where: str) -> Any:
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+    if value is None:
+        raise InputError(f"{where}: key '{key}' is null; expected {expected}.")
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        # PyYAML reads `1e-3` (no dot) as a string; accept what Python reads as a finite number.
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if number == number and abs(number) != float("inf"):
+                return number
+    if hint is str and isinstance(value, str):
+        return value
+    raise InputError(f"{where}: key '{key}' is {_show(value)}; expected {expected}.")
+
+
+def _validate(config: Config, where: str) -> None:
+    def require(ok: bool, key: str, expected: str) -> None:
+        if not ok:
+            raise InputError(f"{where}: key '{key}' is {_show(_lookup(config, key))}; expected {expected}.")
+
+    require(bool(NAME_PATTERN.match(config.name)), "name", "letters, digits, '.', '_' or '-' (it names run directories)")
+    model = config.model
+    require(model.input_size >= 1, "model.input_size", "an integer >= 1")
+    require(model.hidden_size >= 1, "model.hidden_size", "an integer >= 1")
+    require(model.init_std > 0, "model.init_std", "a number > 0")
+    train = config.train
+    require(train.batch_size >= 1, "train.batch_size", "an integer >= 1")
+    require(train.log_every >= 1, "train.log_every", "an integer >= 1")
+    require(train.checkpoint_every >= 1, "train.checkpoint_every", "an integer >= 1")
+    require(train.seed >= 0, "train.seed", "an integer >= 0")
+    if isinstance(config, AutoencoderConfig):
+        require(train.steps >= 1, "train.steps", "an integer >= 1")
+        require(train.learning_rate > 0, "train.learning_rate", "a number > 0")
+        _validate_slice(require, "data", config.data.train_start, config.data.train_stop, train.batch_size)
+        return
+    require(model.num_classes >= 2, "model.num_classes", "an integer >= 2")
+    require(model.weight_decay >= 0, "model.weight_decay", "a number >= 0")
+    for index, network in enumerate(config.networks):
+        prefix = f"networks.{index}"
+        require(bool(SCOPE_PATTERN.match(network.scope)), f"{prefix}.scope", "a scope name: a letter, then letters, digits or '_'")
+        require(network.steps >= 1, f"{prefix}.steps", "an integer >= 1")
+        require(network.learning_rate > 0, f"{prefix}.learning_rate", "a number > 0")
+        _validate_slice(require, prefix, network.train_start, network.train_stop, train.batch_size)
+    first, second = (network.scope for network in config.networks)
+    if config.sharing == "shared":
+        require(second == first, "networks.1.scope", f"'{first}', network 1's scope (sharing: shared reuses it)")
+    else:
+        require(second != first, "networks.1.scope", f"a scope other than '{first}' (sharing: independent)")
+
+
+def _validate_slice(require: Any, prefix: str, start: int, stop: int | None, batch_size: int) -> None:
+    require(start >= 0, f"{prefix}.train_start", "an integer >= 0")
+    if stop is not None:
+        require(stop > start, f"{prefix}.train_stop", f"null or an integer > train_start ({start})")
+        require(stop - start >= batch_size, f"{prefix}.train_stop", f"at least train.batch_size ({batch_size}) images after train_start")
+
+
+def _lookup(config: Any, dotted: str) -> Any:
+    value = config
+    for key in dotted.split("."):
+        value = value[int(key)] if key.isdigit() else getattr(value, key)
+    return value
+
+
+def _suggest(word: str, options: Any, prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, [str(option) for option in options], n=1)
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+
+
+def _choices(options: Any) -> str:
+    return ", ".join(repr(option) for option in options)
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (dict, list)):
+        return f"a {_kind(value)}" if not isinstance(value, dict) else "a mapping"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,196 @@
+"""MNIST: the bundled copy (checksummed), a directory of IDX files, or a Keras mnist.npz.
+
+Pixels come out as float32 in [0, 1], images flattened to 784, labels as uint8. Bad data is an
+InputError naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scopelab.errors import InputError
+
+BUNDLED_DIR = Path(__file__).parent / "datasets" / "mnist"
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # (n, 784) float32 in [0, 1]
+    labels: np.ndarray  # (n,) uint8 in 0..9
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Mnist:
+    train: Split
+    test: Split
+    source: str  # where it came from, for the run summary
+
+
+def load_mnist(path: str | None = None) -> Mnist:
+    """Load from `path`, else $SCOPELAB_DATA, else the bundled copy (whose checksums are verified)."""
+    chosen = path or os.environ.get("SCOPELAB_DATA")
+    if not chosen:
+        verify_checksums(BUNDLED_DIR)
+        return _load_idx_dir(BUNDLED_DIR, "bundled MNIST")
+    location = Path(chosen).expanduser()
+    if location.is_dir():
+        return _load_idx_dir(location, str(location))
+    if location.is_file() and location.suffix == ".npz":
+        return _load_npz(location)
+    if location.exists():
+        raise InputError(f"{location}: expected a directory of MNIST IDX files or an mnist.npz file.")
+    raise InputError(f"{location}: no such data directory or file (from data.path or SCOPELAB_DATA).")
+
+
+def verify_checksums(directory: Path) -> None:
+    """Compare each .gz file with the SHA256SUMS beside it, so a damaged install is caught early."""
+    sums = directory / "SHA256SUMS"
+    for line in sums.read_text().splitlines():
+        expected, name = line.split()
+        file = directory / name
+        if not file.is_file():
+            raise InputError(f"{file}: the bundled MNIST file is missing; reinstall scopelab.")
+        actual = hashlib.sha256(file.read_bytes()).hexdigest()
+        if actual != expected:
+            raise InputError(f"{file}: checksum mismatch (the bundled MNIST copy is corrupted); reinstall scopelab.")
+
+
+def train_slice(split: Split, start: int, stop: int | None, key: str) -> Split:
+    """Images start..stop-1 of a split; `key` names the config keys in the error when out of range."""
+    end = len(split) if stop is None else stop
+    if end > len(split) or start >= len(split):
+        raise InputError(
+            f"config key '{key}' asks for training images {start}..{end - 1}, "
+            f"but the training set has {len(split)} images (0..{len(split) - 1})."
+        )
+    return Split(split.images[start:end], split.labels[start:end])
+
+
+class Batches:
+    """Seeded mini-batches, reshuffled every epoch (the last partial batch of an epoch is dropped).
+
+    The batch of a step is a pure function of (seed, step): a resumed run needs no saved shuffle
+    state to continue exactly where it stopped.
+    """
+
+    def __init__(self, split: Split, batch_size: int, seed: int, stream: int = 0, key: str = "train.batch_size"):
+        if batch_size > len(split):
+            raise InputError(
+                f"config key '{key}' is {batch_size}, larger than the {len(split)} training images it draws from."
+            )
+        self.split = split
+        self.batch_size = batch_size
+        self.seed = seed
+        self.stream = stream  # one independent shuffle per network of an experiment
+        self.per_epoch = len(split) // batch_size
+        self._epoch = -1
+        self._order = np.arange(0)
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, position = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._order = np.random.default_rng([self.seed, self.stream, epoch]).permutation(len(self.split))
+            self._epoch = epoch
+        start = position * self.batch_size
+        return self._order[start : start + self.batch_size]
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self.indices(step)
+        return self.split.images[chosen], self.split.labels[chosen]
+
+
+def _load_idx_dir(directory: Path, source: str) -> Mnist:
+    arrays = {key: _read_idx(_find(directory, name)) for key, name in FILES.items()}
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1:
+            raise InputError(f"{directory}: the {part} files have the wrong dimensions (images {images.shape}, labels {labels.shape}).")
+        if len(images) != len(labels):
+            raise InputError(f"{directory}: {len(images)} {part} images but {len(labels)} {part} labels.")
+    return Mnist(
+        _split(arrays["train_images"], arrays["train_labels"], f"{directory} (train)"),
+        _split(arrays["test_images"], arrays["test_labels"], f"{directory} (test)"),
+        source,
+    )
+
+
+def _find(directory: Path, name: str) -> Path:
+    for candidate in (directory / f"{name}.gz", directory / name):
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"{directory}: missing MNIST file {name}.gz (or {name}).")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file (gzip or raw): magic number, dimensions, then exactly that many bytes."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise InputError(f"{path}: cannot read the IDX file ({error}).") from None
+    if len(raw) < 4:
+        raise InputError(f"{path}: truncated IDX file ({len(raw)} bytes, no header).")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
+        raise InputError(f"{path}: wrong IDX magic number 0x{magic:08x}; expected 0x{IMAGE_MAGIC:08x} (images) or 0x{LABEL_MAGIC:08x} (labels).")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise InputError(f"{path}: truncated IDX header.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise InputError(f"{path}: IDX file has {len(raw)} bytes; its header {shape} needs {expected}.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _load_npz(path: Path) -> Mnist:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test") if key in archive}
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot read the .npz file ({error}).") from None
+    missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in arrays]
+    if missing:
+        raise InputError(f"{path}: the .npz file lacks the arrays {', '.join(missing)} (expected Keras mnist.npz layout).")
+    for part in ("train", "test"):
+        images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if images.ndim not in (2, 3) or images.shape[1:] not in ((28, 28), (784,)) or labels.ndim != 1:
+            raise InputError(f"{path}: x_{part} has shape {images.shape} and y_{part} {labels.shape}; expected (n, 28, 28) and (n,).")
+        if len(images) != len(labels):
+            raise InputError(f"{path}: {len(images)} {part} images but {len(labels)} {part} labels.")
+    return Mnist(
+        _split(arrays["x_train"], arrays["y_train"], f"{path} (train)"),
+        _split(arrays["x_test"], arrays["y_test"], f"{path} (test)"),
+        str(path),
+    )
+
+
+def _split(images: np.ndarray, labels: np.ndarray, where: str) -> Split:
+    if len(labels) == 0:
+        raise InputError(f"{where}: holds no images.")
+    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise InputError(f"{where}: label {int(labels.max() if labels.max() >= NUM_CLASSES else labels.min())} is outside 0-9.")
+    if images.dtype == np.uint8:
+        pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    else:
+        pixels = images.reshape(len(images), -1).astype(np.float32)
+        if pixels.min() < 0 or pixels.max() > 1:
+            raise InputError(f"{where}: float pixels must lie in [0, 1]; found {pixels.min()}..{pixels.max()}.")
+    return Split(pixels, labels.astype(np.uint8))

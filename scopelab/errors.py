@@ -1,0 +1,22 @@
+"""The two kinds of failure the CLI turns into exit codes."""
+
+
+class InputError(Exception):
+    """Bad usage or bad input (config, data, run id): exit code 2, one sentence, nothing written."""
+
+    exit_code = 2
+
+
+class RunFailed(Exception):
+    """The run itself failed (diverged, crashed): exit code 1, the run directory records why."""
+
+    exit_code = 1
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a run after a checkpoint: exit 130 or 143, as shells expect."""
+
+    def __init__(self, signal_number: int, message: str = ""):
+        super().__init__(message or f"stopped by signal {signal_number}")
+        self.signal_number = signal_number
+        self.exit_code = 128 + signal_number

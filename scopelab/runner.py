@@ -1,0 +1,153 @@
+"""`scopelab run`: config -> data -> graph -> run directory -> trainer -> summary.
+
+All input is checked before the run directory is made, so bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from scopelab import __version__
+from scopelab.config import Config, dump_config, load_config
+from scopelab.data import load_mnist
+from scopelab.quiet_tf import import_tensorflow
+from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.runs import RunDir, create_run_dir, resolve_run
+
+RESUMABLE = ("interrupted", "failed", "running")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    config_path: Path | None
+    overrides: tuple[str, ...] = ()
+    runs_dir: Path = Path("runs")
+    device: str = "auto"  # auto | cpu | gpu
+    resume: str | None = None  # a run id or prefix to continue
+    threads: int = 0
+    progress: bool = True
+
+
+def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
+    """Train one config into a new run directory (or continue one); returns the run directory."""
+    if request.resume:
+        run_dir = resolve_run(request.runs_dir, request.resume)
+        config = _resumable_config(run_dir)
+    else:
+        config = load_config(request.config_path, request.overrides)
+        run_dir = None
+    mnist = load_mnist(config.data.path)
+    tf = import_tensorflow()
+    use_gpu = _choose_device(tf, request.device)
+    from scopelab.experiments import build
+    from scopelab.trainer import Diverged, TrainOptions, train
+
+    experiment = build(config, mnist)
+    if run_dir is None:
+        run_dir = create_run_dir(request.runs_dir, config.name)
+        run_dir.write_text("config.yaml", dump_config(config))
+        summary = _new_summary(run_dir, config, request, experiment.variables(), mnist.source)
+    else:
+        summary = run_dir.read_summary()
+        summary["resumed"] = summary.get("resumed", 0) + 1
+        summary.pop("error", None)
+    summary.update(status="running", pid=os.getpid(), host=socket.gethostname(), device="gpu" if use_gpu else "cpu")
+    run_dir.write_json("summary.json", summary)
+
+    lines: list[str] = _previous_log(run_dir) if request.resume else []
+
+    def on_line(text: str) -> None:
+        lines.append(text)
+        echo(text)
+
+    options = TrainOptions(config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress)
+    started = time.time()
+    try:
+        result = train(experiment, run_dir, options, on_line)
+    except Interrupted as stop:
+        name = signal.Signals(stop.signal_number).name
+        _finish(run_dir, summary, lines, started, "interrupted", error=f"stopped by {name}")
+        raise Interrupted(
+            stop.signal_number,
+            f"run {run_dir.run_id} stopped by {name} after a checkpoint; continue it with: "
+            f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
+        ) from None
+    except Diverged as error:
+        _finish(run_dir, summary, lines, started, "diverged", error=str(error))
+        raise
+    except BaseException as error:
+        _finish(run_dir, summary, lines, started, "failed", error=f"{type(error).__name__}: {error}")
+        raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error
+    summary.update(
+        metrics=result.state.test_metrics,
+        steps_per_second=round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None,
+        devices=result.devices,
+    )
+    _finish(run_dir, summary, lines, started, "completed")
+    return run_dir
+
+
+def _finish(run_dir: RunDir, summary: dict, lines: list[str], started: float, status: str, error: str | None = None) -> None:
+    summary["wall_seconds"] = round(summary.get("wall_seconds", 0) + time.time() - started, 2)
+    summary.update(status=status, ended_at=_now())
+    if error:
+        summary["error"] = error
+    run_dir.write_text("log.txt", "\n".join(lines) + "\n")
+    run_dir.write_json("summary.json", summary)
+
+
+def _resumable_config(run_dir: RunDir) -> Config:
+    try:
+        status = run_dir.read_summary().get("status")
+    except (OSError, ValueError):
+        raise InputError(f"run {run_dir.run_id}: its summary.json is missing or unreadable, so it cannot be resumed.") from None
+    if status not in RESUMABLE:
+        raise InputError(f"run {run_dir.run_id} is {status}; only an interrupted or failed run can be resumed.")
+    return load_config(run_dir.path / "config.yaml")
+
+
+def _previous_log(run_dir: RunDir) -> list[str]:
+    path = run_dir.path / "log.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _choose_device(tf, device: str) -> bool:
+    """Whether to let the session use the GPU; asking for a GPU that is not there is bad usage."""
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if device == "gpu" and not has_gpu:
+        raise InputError("--device gpu: TensorFlow sees no GPU on this machine; use --device cpu or auto.")
+    return has_gpu and device != "cpu"
+
+
+def _new_summary(run_dir: RunDir, config: Config, request: RunRequest, variables: list[dict], data_source: str) -> dict:
+    import tensorflow as tf
+
+    return {
+        "run_id": run_dir.run_id,
+        "config_name": config.name,
+        "config_file": str(request.config_path),
+        "experiment": config.experiment,
+        "description": config.description,
+        "status": "running",
+        "metrics": {},
+        "seed": config.train.seed,
+        "device_requested": request.device,
+        "data": data_source,
+        "variables": variables,
+        "param_count": sum(variable["parameters"] for variable in variables),
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "scopelab": __version__},
+        "command": " ".join(sys.argv),
+        "started_at": _now(),
+    }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

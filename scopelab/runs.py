@@ -1,0 +1,129 @@
+"""The run directory: create it (atomically, never two runs in one), write files atomically, read back.
+
+runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/
+    config.yaml   the resolved config        metrics.csv  network, step, loss, accuracy
+    summary.json  status, metrics, variables  log.txt     the article-style table as printed
+    ckpt/         the latest checkpoint       tb/         TensorBoard events
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scopelab.errors import InputError
+
+METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.path / "ckpt"
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.path / "tb"
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write to a temporary name, then rename: a killed run never leaves a half-written file."""
+        target = self.path / name
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+
+    def write_json(self, name: str, data: Any) -> None:
+        self.write_text(name, json.dumps(data, indent=2) + "\n")
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in METRIC_COLUMNS})
+        self.write_text("metrics.csv", buffer.getvalue())
+
+    def read_summary(self) -> dict:
+        return json.loads((self.path / "summary.json").read_text(encoding="utf-8"))
+
+    def read_metrics(self) -> list[dict]:
+        with open(self.path / "metrics.csv", encoding="utf-8", newline="") as handle:
+            return [
+                {
+                    "network": row["network"],
+                    "step": int(row["step"]),
+                    "loss": float(row["loss"]),
+                    "accuracy": float(row["accuracy"]) if row["accuracy"] else None,
+                }
+                for row in csv.DictReader(handle)
+            ]
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """The runs directory must be a writable directory (created when missing)."""
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: the runs directory is a file; expected a directory (--runs-dir).")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{runs_dir}: cannot create the runs directory ({error.strerror}).") from None
+    if not os.access(runs_dir, os.W_OK | os.X_OK):
+        raise InputError(f"{runs_dir}: the runs directory is not writable.")
+
+
+def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
+    """Make a new run directory. mkdir is atomic, so concurrent runs can never share one."""
+    check_runs_dir(runs_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = f"{stamp}-{config_name}"
+    while True:
+        try:
+            (runs_dir / candidate).mkdir()
+            return RunDir(runs_dir / candidate)
+        except FileExistsError:
+            candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
+
+
+def run_dirs(runs_dir: Path) -> list[RunDir]:
+    """Every directory in the runs directory, newest first (by name, which starts with the time)."""
+    if not runs_dir.is_dir():
+        return []
+    return [RunDir(entry) for entry in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
+            if entry.is_dir() and not entry.name.startswith(".")]
+
+
+def resolve_run(runs_dir: Path, reference: str) -> RunDir:
+    """A run by full id or unique prefix. Only plain names: never a path outside the runs directory."""
+    if not RUN_ID_PATTERN.match(reference):
+        raise InputError(f"'{reference}' is not a run id (letters, digits, '.', '_' and '-' only).")
+    if not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: no runs directory, so no run '{reference}'.")
+    exact = runs_dir / reference
+    if exact.is_dir():
+        return RunDir(exact)
+    matches = [run for run in run_dirs(runs_dir) if run.run_id.startswith(reference)]
+    if not matches:
+        raise InputError(f"no run '{reference}' in {runs_dir}.")
+    if len(matches) > 1:
+        names = ", ".join(run.run_id for run in matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise InputError(f"run '{reference}' is ambiguous in {runs_dir}: {names}.")
+    return matches[0]
