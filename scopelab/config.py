@@ -125,9 +125,9 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
             experiment = value
     if experiment is None:
         raise InputError(f"{where}: key 'experiment' is missing; expected one of {_choices(SCHEMAS)}.")
-    if experiment not in SCHEMAS:
+    if not isinstance(experiment, str) or experiment not in SCHEMAS:
         raise InputError(
-            f"{where}: key 'experiment' is {experiment!r}; expected one of {_choices(SCHEMAS)}"
+            f"{where}: key 'experiment' is {_show(experiment)}; expected one of {_choices(SCHEMAS)}"
             f"{_suggest(str(experiment), SCHEMAS)}."
         )
     schema = SCHEMAS[experiment]
@@ -218,9 +218,12 @@ def _apply_override(raw: dict, schema: type, keys: list[str], value: Any, where:
             node[key] = value
             return
         if isinstance(node, dict) and key not in node:
-            node[key] = _plain(dataclasses.asdict(default) if dataclasses.is_dataclass(default) else
-                               [dataclasses.asdict(item) for item in default])
-        node = node[key]
+            # Not in the file: start from the schema's defaults so that one key can be changed.
+            if dataclasses.is_dataclass(default):
+                node[key] = _plain(dataclasses.asdict(default))
+            elif isinstance(default, tuple):
+                node[key] = [_plain(dataclasses.asdict(item)) for item in default]
+        node = node.get(key) if isinstance(node, dict) else node[key]
         if not isinstance(node, (dict, list)):
             raise InputError(f"{where}: '{dotted}' is not a mapping or list in the config.")
 

@@ -6,6 +6,10 @@ class InputError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str):
+        # User text quoted in the message (a key, a --set value) must not break the one-line rule.
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
+
 
 class RunFailed(Exception):
     """The run itself failed (diverged, crashed): exit code 1, the run directory records why."""
