@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +34,8 @@ class RunRequest:
     resume: str | None = None  # a run id or prefix to continue
     threads: int = 0
     progress: bool = True
+    # Extra keys for summary.json, e.g. the sweep and grid point a run belongs to.
+    summary_extra: dict = field(default_factory=dict)
 
 
 def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
@@ -59,6 +61,7 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
         summary = run_dir.read_summary()
         summary["resumed"] = summary.get("resumed", 0) + 1
         summary.pop("error", None)
+    summary.update(request.summary_extra)
     summary.update(status="running", pid=os.getpid(), host=socket.gethostname(), device="gpu" if use_gpu else "cpu")
     run_dir.write_json("summary.json", summary)
 
@@ -82,7 +85,7 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
         ) from None
     except Diverged as error:
         _finish(run_dir, summary, lines, started, "diverged", error=str(error))
-        raise
+        raise RunFailed(f"run {run_dir.run_id} diverged: {error}; the metrics so far are in {run_dir.path}.") from None
     except BaseException as error:
         _finish(run_dir, summary, lines, started, "failed", error=f"{type(error).__name__}: {error}")
         raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error

@@ -1,0 +1,145 @@
+"""Interrupt and resume, divergence, failures, concurrent runs: nothing lost, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
+from scopelab import data
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def scopelab(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scopelab", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def run_to_end(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scopelab", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+
+
+def interrupt_after(process: subprocess.Popen, marker: str, number: int) -> tuple[str, str]:
+    """Send the signal once `marker` has been printed (a logged step), then collect the output."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith(marker):
+            process.send_signal(number)
+            break
+    out, err = process.communicate(timeout=120)
+    return "".join(seen) + out, err
+
+
+def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, mnist_dir):
+    """SIGINT on the autoencoder, SIGTERM on the MLP pair (in its second network); both resumed."""
+    cases = [
+        (tiny_autoencoder(mnist_dir, train={"steps": 400, "log_every": 50, "checkpoint_every": 70}),
+         "step, loss = 150:", signal.SIGINT, 130),
+        (tiny_mlp_pair(mnist_dir, "shared", train={"log_every": 25, "checkpoint_every": 30},
+                       networks=[{**net, "steps": 150} for net in tiny_mlp_pair(mnist_dir, "shared")["networks"]]),
+         "step, loss, accuracy = 25:", signal.SIGTERM, 143),
+    ]
+    for index, (config, marker, number, code) in enumerate(cases):
+        path = write_config(tmp_path / f"case{index}.yaml", config)
+        straight = run_to_end("run", path, "--runs-dir", tmp_path / f"straight{index}", "--quiet")
+        assert straight.returncode == 0, straight.stderr
+        runs = tmp_path / f"stopped{index}"
+        if number == signal.SIGTERM:  # stop in the second network: pass network 1's marker first
+            marker = "Network No.2"
+        process = scopelab("run", path, "--runs-dir", runs, "--quiet")
+        out, err = interrupt_after(process, marker, number)
+        assert process.returncode == code
+        run = only_run(runs)
+        assert summary_of(run)["status"] == "interrupted"
+        assert err.strip().splitlines()[-1].endswith(f"scopelab run --resume {run.name} --runs-dir {runs}")
+        resumed = run_to_end("run", "--resume", run.name[:12], "--runs-dir", runs, "--quiet")
+        assert resumed.returncode == 0, resumed.stderr
+        expected = only_run(tmp_path / f"straight{index}")
+        assert (run / "metrics.csv").read_text() == (expected / "metrics.csv").read_text()
+        assert (run / "log.txt").read_text() == (expected / "log.txt").read_text()
+        summary, reference = summary_of(run), summary_of(expected)
+        assert summary["status"] == "completed" and summary["resumed"] == 1
+        assert summary["metrics"] == reference["metrics"]
+
+
+def test_signal_exit_codes(tmp_path, mnist_dir):
+    path = write_config(tmp_path / "long.yaml", tiny_autoencoder(mnist_dir, train={"steps": 5000, "log_every": 20}))
+    for number, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        process = scopelab("run", path, "--runs-dir", tmp_path / number.name, "--quiet")
+        interrupt_after(process, "step, loss = 20:", number)
+        assert process.returncode == code
+        run = only_run(tmp_path / number.name)
+        summary = summary_of(run)
+        assert summary["status"] == "interrupted" and summary["error"] == f"stopped by {number.name}"
+        assert (run / "ckpt" / "state.json").exists()
+        assert not list(run.glob(".*.tmp"))
+
+
+def test_diverging_loss_stops_the_run(tmp_path, mnist_dir, runs_dir):
+    config = tiny_mlp_pair(mnist_dir)
+    config["networks"][0].update(optimizer="sgd", learning_rate=1.0e6, steps=50)
+    result = cli("run", write_config(tmp_path / "div.yaml", config), "--runs-dir", runs_dir, "--quiet")
+    assert result.exit_code == 1
+    assert "diverged: the loss of net1 became nan at step" in result.stderr
+    run = only_run(runs_dir)
+    summary = summary_of(run)
+    assert summary["status"] == "diverged" and "at step" in summary["error"]
+    assert (run / "metrics.csv").read_text().splitlines()[1].startswith("net1,0,")
+
+
+def test_a_crash_is_recorded_as_failed_and_can_be_resumed(tmp_path, mnist_dir, runs_dir, monkeypatch):
+    config = write_config(tmp_path / "crash.yaml", tiny_autoencoder(mnist_dir, train={"checkpoint_every": 10}))
+    original = data.Batches.batch
+
+    def failing(self, step):
+        if step == 25:
+            raise MemoryError("simulated")
+        return original(self, step)
+
+    monkeypatch.setattr(data.Batches, "batch", failing)
+    result = cli("run", config, "--runs-dir", runs_dir, "--quiet")
+    assert result.exit_code == 1 and "failed: MemoryError: simulated" in result.stderr
+    run = only_run(runs_dir)
+    summary = summary_of(run)
+    assert summary["status"] == "failed" and summary["error"] == "MemoryError: simulated"
+    monkeypatch.setattr(data.Batches, "batch", original)
+    assert cli("run", "--resume", run.name, "--runs-dir", runs_dir, "--quiet").exit_code == 0
+    straight = cli("run", config, "--runs-dir", tmp_path / "straight", "--quiet")
+    assert (run / "metrics.csv").read_text() == (only_run(tmp_path / "straight") / "metrics.csv").read_text()
+    assert summary_of(run)["status"] == "completed" and straight.exit_code == 0
+
+
+def test_a_completed_run_is_not_resumed(tmp_path, mnist_dir, runs_dir):
+    config = write_config(tmp_path / "done.yaml", tiny_autoencoder(mnist_dir))
+    cli("run", config, "--runs-dir", runs_dir, "--quiet")
+    result = cli("run", "--resume", only_run(runs_dir).name, "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and "is completed; only an interrupted or failed run can be resumed" in result.stderr
+
+
+def test_concurrent_runs_get_distinct_complete_directories(tmp_path, mnist_dir):
+    config = write_config(tmp_path / "same.yaml", tiny_autoencoder(mnist_dir, train={"steps": 20}))
+    runs = tmp_path / "runs"
+    processes = [scopelab("run", config, "--runs-dir", runs, "--quiet", "--threads", "1") for _ in range(4)]
+    codes = [process.wait(timeout=300) for process in processes]
+    assert codes == [0, 0, 0, 0]
+    directories = sorted(Path(runs).iterdir())
+    assert len(directories) == 4
+    for run in directories:
+        assert summary_of(run)["status"] == "completed" and summary_of(run)["run_id"] == run.name
+        assert len((run / "metrics.csv").read_text().splitlines()) == 4
+    outputs = {(run / "log.txt").read_text() for run in directories}
+    assert len(outputs) == 1  # same config and seed: same numbers, whichever process ran it
+
+
+@pytest.mark.parametrize("args", [(), ("configs/tied_ae.yaml", "--resume", "x")])
+def test_config_xor_resume(args, tmp_path):
+    result = cli("run", *args, "--runs-dir", tmp_path)
+    assert result.exit_code == 2 and "give a CONFIG file to run, or --resume RUN" in result.stderr
