@@ -109,7 +109,7 @@ class MlpPairConfig:
     )
 
 
-Config = Union[AutoencoderConfig, MlpPairConfig]
+Config = AutoencoderConfig | MlpPairConfig
 SCHEMAS: dict[str, type] = {"autoencoder": AutoencoderConfig, "mlp_pair": MlpPairConfig}
 
 
@@ -240,10 +240,7 @@ def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
                 dotted = f"{path}.{name}" if path else str(name)
                 prefix = f"{path}." if path else ""
                 raise InputError(f"{where}: unknown key '{dotted}'{_suggest(str(name), hints, prefix)}.")
-        fields = {
-            name: _convert(value[name], hints[name], f"{path}.{name}" if path else name, where)
-            for name in value
-        }
+        fields = {name: _convert(value[name], hints[name], f"{path}.{name}" if path else name, where) for name in value}
         return hint(**fields)
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
@@ -265,9 +262,7 @@ def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
         if not isinstance(value, list):
             raise InputError(f"{where}: key '{key}' is {_show(value)}; expected a list.")
         if args[-1] is not Ellipsis and len(value) != len(args):
-            raise InputError(
-                f"{where}: key '{key}' has {len(value)} items; expected exactly {len(args)}."
-            )
+            raise InputError(f"{where}: key '{key}' has {len(value)} items; expected exactly {len(args)}.")
         inner = [args[0]] * len(value) if args[-1] is Ellipsis else args
         return tuple(_convert(item, hint_i, f"{path}.{i}", where) for i, (item, hint_i) in enumerate(zip(value, inner)))
     return _scalar(value, hint, key, where)
@@ -302,7 +297,9 @@ def _validate(config: Config, where: str) -> None:
         if not ok:
             raise InputError(f"{where}: key '{key}' is {_show(_lookup(config, key))}; expected {expected}.")
 
-    require(bool(NAME_PATTERN.match(config.name)), "name", "letters, digits, '.', '_' or '-' (it names run directories)")
+    require(
+        bool(NAME_PATTERN.match(config.name)), "name", "letters, digits, '.', '_' or '-' (it names run directories)"
+    )
     model = config.model
     require(model.input_size >= 1, "model.input_size", "an integer >= 1")
     require(model.hidden_size >= 1, "model.hidden_size", "an integer >= 1")
@@ -321,7 +318,11 @@ def _validate(config: Config, where: str) -> None:
     require(model.weight_decay >= 0, "model.weight_decay", "a number >= 0")
     for index, network in enumerate(config.networks):
         prefix = f"networks.{index}"
-        require(bool(SCOPE_PATTERN.match(network.scope)), f"{prefix}.scope", "a scope name: a letter, then letters, digits or '_'")
+        require(
+            bool(SCOPE_PATTERN.match(network.scope)),
+            f"{prefix}.scope",
+            "a scope name: a letter, then letters, digits or '_'",
+        )
         require(network.steps >= 1, f"{prefix}.steps", "an integer >= 1")
         require(network.learning_rate > 0, f"{prefix}.learning_rate", "a number > 0")
         _validate_slice(require, prefix, network.train_start, network.train_stop, train.batch_size)
@@ -336,7 +337,11 @@ def _validate_slice(require: Any, prefix: str, start: int, stop: int | None, bat
     require(start >= 0, f"{prefix}.train_start", "an integer >= 0")
     if stop is not None:
         require(stop > start, f"{prefix}.train_stop", f"null or an integer > train_start ({start})")
-        require(stop - start >= batch_size, f"{prefix}.train_stop", f"at least train.batch_size ({batch_size}) images after train_start")
+        require(
+            stop - start >= batch_size,
+            f"{prefix}.train_stop",
+            f"at least train.batch_size ({batch_size}) images after train_start",
+        )
 
 
 def _lookup(config: Any, dotted: str) -> Any:
@@ -356,7 +361,9 @@ def _choices(options: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _show(value: Any) -> str:

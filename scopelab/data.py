@@ -121,7 +121,10 @@ def _load_idx_dir(directory: Path, source: str) -> Mnist:
     for part in ("train", "test"):
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.ndim != 3 or labels.ndim != 1:
-            raise InputError(f"{directory}: the {part} files have the wrong dimensions (images {images.shape}, labels {labels.shape}).")
+            raise InputError(
+                f"{directory}: the {part} files have the wrong dimensions "
+                f"(images {images.shape}, labels {labels.shape})."
+            )
         if len(images) != len(labels):
             raise InputError(f"{directory}: {len(images)} {part} images but {len(labels)} {part} labels.")
     return Mnist(
@@ -148,7 +151,10 @@ def _read_idx(path: Path) -> np.ndarray:
         raise InputError(f"{path}: truncated IDX file ({len(raw)} bytes, no header).")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
-        raise InputError(f"{path}: wrong IDX magic number 0x{magic:08x}; expected 0x{IMAGE_MAGIC:08x} (images) or 0x{LABEL_MAGIC:08x} (labels).")
+        raise InputError(
+            f"{path}: wrong IDX magic number 0x{magic:08x}; "
+            f"expected 0x{IMAGE_MAGIC:08x} (images) or 0x{LABEL_MAGIC:08x} (labels)."
+        )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header:
@@ -168,11 +174,15 @@ def _load_npz(path: Path) -> Mnist:
         raise InputError(f"{path}: cannot read the .npz file ({error}).") from None
     missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in arrays]
     if missing:
-        raise InputError(f"{path}: the .npz file lacks the arrays {', '.join(missing)} (expected Keras mnist.npz layout).")
+        raise InputError(
+            f"{path}: the .npz file lacks the arrays {', '.join(missing)} (expected Keras mnist.npz layout)."
+        )
     for part in ("train", "test"):
         images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if images.ndim not in (2, 3) or images.shape[1:] not in ((28, 28), (784,)) or labels.ndim != 1:
-            raise InputError(f"{path}: x_{part} has shape {images.shape} and y_{part} {labels.shape}; expected (n, 28, 28) and (n,).")
+            raise InputError(
+                f"{path}: x_{part} has shape {images.shape} and y_{part} {labels.shape}; expected (n, 28, 28) and (n,)."
+            )
         if len(images) != len(labels):
             raise InputError(f"{path}: {len(images)} {part} images but {len(labels)} {part} labels.")
     return Mnist(
@@ -186,7 +196,9 @@ def _split(images: np.ndarray, labels: np.ndarray, where: str) -> Split:
     if len(labels) == 0:
         raise InputError(f"{where}: holds no images.")
     if labels.min() < 0 or labels.max() >= NUM_CLASSES:
-        raise InputError(f"{where}: label {int(labels.max() if labels.max() >= NUM_CLASSES else labels.min())} is outside 0-9.")
+        raise InputError(
+            f"{where}: label {int(labels.max() if labels.max() >= NUM_CLASSES else labels.min())} is outside 0-9."
+        )
     if images.dtype == np.uint8:
         pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
     else:

@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
 from scopelab.config import load_config
 from scopelab.data import load_mnist
 from scopelab.experiments import build
+
+from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
 
 tf1 = tf.compat.v1
 
@@ -22,8 +23,12 @@ def test_run_completes_with_a_full_run_directory(tmp_path, mnist_dir, runs_dir):
     result = cli("run", config, "--runs-dir", runs_dir, "--quiet")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines[:4]] == ["step, loss = 0", "step, loss = 10",
-                                                         "step, loss = 20", "step, loss = 30"]
+    assert [line.split(":")[0] for line in lines[:4]] == [
+        "step, loss = 0",
+        "step, loss = 10",
+        "step, loss = 20",
+        "step, loss = 30",
+    ]
     assert lines[4].startswith("loss (test) = ")
     run = only_run(runs_dir)
     assert {"config.yaml", "metrics.csv", "summary.json", "log.txt", "ckpt"} <= {p.name for p in run.iterdir()}
@@ -53,8 +58,9 @@ def test_run_completes_with_a_full_run_directory(tmp_path, mnist_dir, runs_dir):
     ],
 )
 def test_article_graph_variables_are_pinned(mnist_dir, tied, names, parameters):
-    config = load_config("configs/tied_ae.yaml", [f"model.tied={str(tied).lower()}", f"data.path={mnist_dir}",
-                                                  "data.train_start=0"])
+    config = load_config(
+        "configs/tied_ae.yaml", [f"model.tied={str(tied).lower()}", f"data.path={mnist_dir}", "data.train_start=0"]
+    )
     experiment = build(config, load_mnist(config.data.path))
     variables = experiment.variables()
     assert {v["name"]: v["shape"] for v in variables} == names
@@ -68,13 +74,15 @@ def test_tied_decoder_uses_the_encoder_variable_and_both_uses_get_gradients(mnis
     with experiment.graph.as_default():
         (w,) = [v for v in tf1.trainable_variables() if v.op.name == "encoder/W"]
         phase = experiment.phases[0]
-        readers = [op for op in experiment.graph.get_operations()
-                   if op.type == "ReadVariableOp" and op.inputs[0] is w.handle]
+        readers = [
+            op for op in experiment.graph.get_operations() if op.type == "ReadVariableOp" and op.inputs[0] is w.handle
+        ]
         scopes = {op.name.split("/")[0] for op in readers}
         assert {"encoder", "decoder"} <= scopes  # one variable, read in both places
         (gradient,) = tf.gradients(phase.loss, [w])
-        encoder_only = tf.gradients(phase.loss, [w], stop_gradients=[
-            op.outputs[0] for op in readers if op.name.startswith("decoder")])[0]
+        encoder_only = tf.gradients(
+            phase.loss, [w], stop_gradients=[op.outputs[0] for op in readers if op.name.startswith("decoder")]
+        )[0]
         images = experiment.phases[0].batches.batch(0)[0]
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
@@ -84,7 +92,10 @@ def test_tied_decoder_uses_the_encoder_variable_and_both_uses_get_gradients(mnis
 
 
 def test_loss_falls_on_learnable_data(tmp_path, mnist_dir, runs_dir):
-    config = write_config(tmp_path / "fall.yaml", tiny_autoencoder(mnist_dir, train={"steps": 300, "log_every": 300, "learning_rate": 0.5}))
+    config = write_config(
+        tmp_path / "fall.yaml",
+        tiny_autoencoder(mnist_dir, train={"steps": 300, "log_every": 300, "learning_rate": 0.5}),
+    )
     assert cli("run", config, "--runs-dir", runs_dir, "--quiet").exit_code == 0
     with open(only_run(runs_dir) / "metrics.csv") as handle:
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]

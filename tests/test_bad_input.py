@@ -9,9 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import cli, idx_bytes, tiny_autoencoder, write_config, write_idx_dir
 from scopelab import data
 from scopelab.errors import InputError
+
+from conftest import cli, idx_bytes, tiny_autoencoder, write_config, write_idx_dir
 
 
 def assert_clean_error(result, *fragments: str, runs_dir=None) -> None:
@@ -31,21 +32,40 @@ CONFIG_CASES = {
     "no experiment": ("train: {steps: 3}\n", ["key 'experiment' is missing"]),
     "unknown experiment": ("experiment: autoencodr\n", ["'autoencodr'", "did you mean 'autoencoder'"]),
     "unknown top key": ("experiment: autoencoder\nmodle: {}\n", ["unknown key 'modle'", "did you mean 'model'"]),
-    "unknown deep key": ("experiment: autoencoder\ntrain: {stpes: 3}\n", ["unknown key 'train.stpes'",
-                                                                          "did you mean 'train.steps'"]),
-    "wrong type": ("experiment: autoencoder\ntrain: {steps: many}\n", ["key 'train.steps' is 'many'; expected an integer"]),
-    "float for int": ("experiment: autoencoder\ntrain: {steps: 2.5}\n", ["key 'train.steps' is 2.5; expected an integer"]),
+    "unknown deep key": (
+        "experiment: autoencoder\ntrain: {stpes: 3}\n",
+        ["unknown key 'train.stpes'", "did you mean 'train.steps'"],
+    ),
+    "wrong type": (
+        "experiment: autoencoder\ntrain: {steps: many}\n",
+        ["key 'train.steps' is 'many'; expected an integer"],
+    ),
+    "float for int": (
+        "experiment: autoencoder\ntrain: {steps: 2.5}\n",
+        ["key 'train.steps' is 2.5; expected an integer"],
+    ),
     "bool for int": ("experiment: autoencoder\ntrain: {steps: true}\n", ["expected an integer"]),
-    "string for bool": ("experiment: autoencoder\nmodel: {tied: 'yes'}\n", ["key 'model.tied' is 'yes'; expected true or false"]),
+    "string for bool": (
+        "experiment: autoencoder\nmodel: {tied: 'yes'}\n",
+        ["key 'model.tied' is 'yes'; expected true or false"],
+    ),
     "null value": ("experiment: autoencoder\ntrain: {learning_rate: null}\n", ["key 'train.learning_rate' is null"]),
     "mapping expected": ("experiment: autoencoder\ntrain: 5\n", ["key 'train' is 5; expected a mapping"]),
-    "zero steps": ("experiment: autoencoder\ntrain: {steps: 0}\n", ["key 'train.steps' is 0; expected an integer >= 1"]),
+    "zero steps": (
+        "experiment: autoencoder\ntrain: {steps: 0}\n",
+        ["key 'train.steps' is 0; expected an integer >= 1"],
+    ),
     "negative rate": ("experiment: autoencoder\ntrain: {learning_rate: -0.1}\n", ["'train.learning_rate' is -0.1"]),
-    "unknown optimizer": ("experiment: autoencoder\ntrain: {optimizer: adamw}\n", ["'train.optimizer' is 'adamw'",
-                                                                                 "did you mean 'adam'"]),
+    "unknown optimizer": (
+        "experiment: autoencoder\ntrain: {optimizer: adamw}\n",
+        ["'train.optimizer' is 'adamw'", "did you mean 'adam'"],
+    ),
     "bad name": ("experiment: autoencoder\nname: ../evil\n", ["key 'name' is '../evil'"]),
     "zero batch": ("experiment: autoencoder\ntrain: {batch_size: 0}\n", ["'train.batch_size' is 0"]),
-    "slice backwards": ("experiment: autoencoder\ndata: {train_start: 10, train_stop: 5}\n", ["'data.train_stop' is 5"]),
+    "slice backwards": (
+        "experiment: autoencoder\ndata: {train_start: 10, train_stop: 5}\n",
+        ["'data.train_stop' is 5"],
+    ),
 }
 
 
@@ -58,7 +78,9 @@ def test_bad_config_file(tmp_path, runs_dir, case):
 
 
 def test_missing_config_file(tmp_path, runs_dir):
-    assert_clean_error(cli("run", tmp_path / "nope.yaml", "--runs-dir", runs_dir), "no such config file", runs_dir=runs_dir)
+    assert_clean_error(
+        cli("run", tmp_path / "nope.yaml", "--runs-dir", runs_dir), "no such config file", runs_dir=runs_dir
+    )
 
 
 def test_directory_as_config(tmp_path, runs_dir):
@@ -88,8 +110,12 @@ def test_bad_override(tmp_path, mnist_dir, runs_dir, override, fragments):
 
 def test_batch_larger_than_the_data(tmp_path, mnist_dir, runs_dir):
     config = write_config(tmp_path / "big.yaml", tiny_autoencoder(mnist_dir, train={"batch_size": 550}))
-    assert_clean_error(cli("run", config, "--runs-dir", runs_dir), "'train.batch_size' is 550",
-                       "500 training images", runs_dir=runs_dir)
+    assert_clean_error(
+        cli("run", config, "--runs-dir", runs_dir),
+        "'train.batch_size' is 550",
+        "500 training images",
+        runs_dir=runs_dir,
+    )
 
 
 def _broken_data_dir(tmp_path, damage):
@@ -104,16 +130,27 @@ def _replace(name, content):
 
 DATA_CASES = {
     "missing file": (lambda d: (d / "t10k-labels-idx1-ubyte").unlink(), ["missing MNIST file t10k-labels-idx1-ubyte"]),
-    "wrong magic": (_replace("train-labels-idx1-ubyte", b"\x00\x00\x09\x01" + b"\x00" * 10), ["wrong IDX magic number"]),
-    "truncated": (lambda d: (d / "train-images-idx3-ubyte").write_bytes(
-        (d / "train-images-idx3-ubyte").read_bytes()[:-5]), ["train-images-idx3-ubyte: IDX file has", "needs"]),
+    "wrong magic": (
+        _replace("train-labels-idx1-ubyte", b"\x00\x00\x09\x01" + b"\x00" * 10),
+        ["wrong IDX magic number"],
+    ),
+    "truncated": (
+        lambda d: (d / "train-images-idx3-ubyte").write_bytes((d / "train-images-idx3-ubyte").read_bytes()[:-5]),
+        ["train-images-idx3-ubyte: IDX file has", "needs"],
+    ),
     "header only": (_replace("train-images-idx3-ubyte", b"\x00\x00\x08\x03\x00"), ["truncated IDX header"]),
-    "count mismatch": (_replace("train-labels-idx1-ubyte", idx_bytes(np.zeros(119, np.uint8))),
-                       ["120 train images but 119 train labels"]),
-    "label out of range": (_replace("t10k-labels-idx1-ubyte", idx_bytes(np.full(40, 12, np.uint8))),
-                           ["label 12 is outside 0-9"]),
-    "bad gzip": (lambda d: (d / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
-                 or (d / "t10k-images-idx3-ubyte").unlink(), ["cannot read the IDX file"]),
+    "count mismatch": (
+        _replace("train-labels-idx1-ubyte", idx_bytes(np.zeros(119, np.uint8))),
+        ["120 train images but 119 train labels"],
+    ),
+    "label out of range": (
+        _replace("t10k-labels-idx1-ubyte", idx_bytes(np.full(40, 12, np.uint8))),
+        ["label 12 is outside 0-9"],
+    ),
+    "bad gzip": (
+        lambda d: (d / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip") or (d / "t10k-images-idx3-ubyte").unlink(),
+        ["cannot read the IDX file"],
+    ),
 }
 
 
@@ -142,8 +179,15 @@ def test_data_from_environment_variable(tmp_path, runs_dir, monkeypatch):
     ("arrays", "fragment"),
     [
         ({"x_train": np.zeros((5, 28, 28), np.uint8)}, "lacks the arrays y_train, x_test, y_test"),
-        ({"x_train": np.zeros((5, 27, 27), np.uint8), "y_train": np.zeros(5, np.uint8),
-          "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": np.zeros(5, np.uint8)}, "x_train has shape (5, 27, 27)"),
+        (
+            {
+                "x_train": np.zeros((5, 27, 27), np.uint8),
+                "y_train": np.zeros(5, np.uint8),
+                "x_test": np.zeros((5, 28, 28), np.uint8),
+                "y_test": np.zeros(5, np.uint8),
+            },
+            "x_train has shape (5, 27, 27)",
+        ),
     ],
 )
 def test_bad_npz(tmp_path, runs_dir, arrays, fragment):
@@ -186,8 +230,9 @@ def test_bundled_checksum_catches_a_corrupted_copy(tmp_path, monkeypatch, runs_d
     config = tiny_autoencoder(mnist_dir)
     del config["data"]["path"]
     path = write_config(tmp_path / "c.yaml", config)
-    assert_clean_error(cli("run", path, "--runs-dir", runs_dir), "checksum mismatch", "train-labels-idx1-ubyte.gz",
-                       runs_dir=runs_dir)
+    assert_clean_error(
+        cli("run", path, "--runs-dir", runs_dir), "checksum mismatch", "train-labels-idx1-ubyte.gz", runs_dir=runs_dir
+    )
 
 
 def test_the_real_bundled_copy_passes_its_checksums():
@@ -206,8 +251,12 @@ def test_runs_dir_that_is_a_file(tmp_path, mnist_dir):
 
 @pytest.mark.parametrize(
     ("reference", "fragment"),
-    [("../x", "'../x' is not a run id"), ("/etc", "is not a run id"), ("2099", "no run '2099'"),
-     ("2026", "run '2026' is ambiguous")],
+    [
+        ("../x", "'../x' is not a run id"),
+        ("/etc", "is not a run id"),
+        ("2099", "no run '2099'"),
+        ("2026", "run '2026' is ambiguous"),
+    ],
 )
 def test_bad_resume_reference(tmp_path, reference, fragment):
     runs = tmp_path / "runs"

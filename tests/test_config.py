@@ -16,27 +16,44 @@ def test_article_configs_hold_the_article_settings():
     tied = load_config("configs/tied_ae.yaml")
     assert isinstance(tied, AutoencoderConfig) and tied.name == "tied_ae" and tied.model.tied
     assert (tied.train.steps, tied.train.batch_size, tied.train.optimizer, tied.train.learning_rate) == (
-        10000, 128, "adagrad", 0.1)
+        10000,
+        128,
+        "adagrad",
+        0.1,
+    )
     assert (tied.model.input_size, tied.model.hidden_size, tied.model.init_std) == (784, 625, 0.05)
     assert (tied.data.train_start, tied.data.train_stop, tied.train.log_every) == (5000, None, 1000)
     assert load_config("configs/untied_ae.yaml") == AutoencoderConfig(
-        name="untied_ae", description=load_config("configs/untied_ae.yaml").description)
+        name="untied_ae", description=load_config("configs/untied_ae.yaml").description
+    )
     shared, averaged = load_config("configs/mlp_shared.yaml"), load_config("configs/mlp_averaged.yaml")
     assert isinstance(shared, MlpPairConfig) and shared.sharing == "shared" and averaged.sharing == "independent"
     for pair in (shared, averaged):
         first, second = pair.networks
         assert (first.optimizer, first.learning_rate, first.steps, first.train_start, first.train_stop) == (
-            "adagrad", 0.003, 5000, 0, 30000)
+            "adagrad",
+            0.003,
+            5000,
+            0,
+            30000,
+        )
         assert (second.optimizer, second.learning_rate, second.steps, second.train_start, second.train_stop) == (
-            "adam", 0.001, 5000, 30000, 60000)
+            "adam",
+            0.001,
+            5000,
+            30000,
+            60000,
+        )
         assert (pair.train.batch_size, pair.model.weight_decay, pair.model.hidden_size) == (100, 0.01, 625)
     assert [n.scope for n in shared.networks] == ["mlp1", "mlp1"]
     assert [n.scope for n in averaged.networks] == ["mlp1", "mlp2"]
 
 
 def test_overrides_are_typed_and_reach_lists():
-    config = load_config("configs/mlp_averaged.yaml", ["networks.1.learning_rate=1e-3", "train.seed=7",
-                                                       "networks.0.train_stop=null", "description=hello world"])
+    config = load_config(
+        "configs/mlp_averaged.yaml",
+        ["networks.1.learning_rate=1e-3", "train.seed=7", "networks.0.train_stop=null", "description=hello world"],
+    )
     assert config.networks[1].learning_rate == 0.001 and config.train.seed == 7
     assert config.networks[0].train_stop is None and config.description == "hello world"
 
@@ -56,22 +73,48 @@ def test_resolved_config_round_trips(tmp_path):
         assert load_config(path) == config
 
 
-KEYS = ["experiment", "name", "train", "train.steps", "train.learning_rate", "model.tied", "model", "networks",
-        "networks.0.scope", "networks.1", "networks.5.steps", "data.path", "sharing", "x.y", "", "train.steps.z"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
-                    st.text(string.printable, max_size=8))
-documents = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS + ["steps", "tied", "scope"]), inner, max_size=4)),
-    max_leaves=12)
+KEYS = [
+    "experiment",
+    "name",
+    "train",
+    "train.steps",
+    "train.learning_rate",
+    "model.tied",
+    "model",
+    "networks",
+    "networks.0.scope",
+    "networks.1",
+    "networks.5.steps",
+    "data.path",
+    "sharing",
+    "x.y",
+    "",
+    "train.steps.z",
+]
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(string.printable, max_size=8)
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(KEYS + ["steps", "tied", "scope"]), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     base=st.sampled_from(["autoencoder", "mlp_pair", None]),
     document=documents,
-    overrides=st.lists(st.one_of(st.text(string.printable, max_size=20),
-                                 st.builds(lambda k, v: f"{k}={v}", st.sampled_from(KEYS), st.text(max_size=8))),
-                       max_size=3),
+    overrides=st.lists(
+        st.one_of(
+            st.text(string.printable, max_size=20),
+            st.builds(lambda k, v: f"{k}={v}", st.sampled_from(KEYS), st.text(max_size=8)),
+        ),
+        max_size=3,
+    ),
 )
 def test_fuzz_loader_gives_a_config_or_the_config_error(tmp_path_factory, base, document, overrides):
     if base and isinstance(document, dict):

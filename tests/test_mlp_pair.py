@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import cli, only_run, summary_of, tiny_mlp_pair, write_config
 from scopelab.config import load_config
 from scopelab.data import load_mnist
 from scopelab.experiments import build
 from scopelab.experiments.mlp_pair import averaged, correct
+
+from conftest import cli, only_run, summary_of, tiny_mlp_pair, write_config
 
 tf1 = tf.compat.v1
 NAMES = ["W_hid_1", "b_hid_1", "W_hid_2", "b_hid_2", "W_RO", "b_RO"]
@@ -56,7 +57,7 @@ def both_runs(tmp_path_factory, mnist_dir):
 
 def test_shared_network_2_starts_from_network_1s_training(both_runs):
     first_loss = {}
-    for sharing, (summary, rows, _) in both_runs.items():
+    for sharing, (_, rows, _) in both_runs.items():
         net2 = [row for row in rows if row["network"] == "net2"]
         first_loss[sharing] = float(net2[0]["loss"])
     # Same data, same step: only the inherited weights can make the shared network this much better.

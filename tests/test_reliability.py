@@ -10,20 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
 from scopelab import data
+
+from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def scopelab(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scopelab", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scopelab", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
 
 
 def run_to_end(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scopelab", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scopelab", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300
+    )
 
 
 def interrupt_after(process: subprocess.Popen, marker: str, number: int) -> tuple[str, str]:
@@ -41,11 +48,23 @@ def interrupt_after(process: subprocess.Popen, marker: str, number: int) -> tupl
 def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, mnist_dir):
     """SIGINT on the autoencoder, SIGTERM on the MLP pair (in its second network); both resumed."""
     cases = [
-        (tiny_autoencoder(mnist_dir, train={"steps": 400, "log_every": 50, "checkpoint_every": 70}),
-         "step, loss = 150:", signal.SIGINT, 130),
-        (tiny_mlp_pair(mnist_dir, "shared", train={"log_every": 25, "checkpoint_every": 30},
-                       networks=[{**net, "steps": 150} for net in tiny_mlp_pair(mnist_dir, "shared")["networks"]]),
-         "step, loss, accuracy = 25:", signal.SIGTERM, 143),
+        (
+            tiny_autoencoder(mnist_dir, train={"steps": 400, "log_every": 50, "checkpoint_every": 70}),
+            "step, loss = 150:",
+            signal.SIGINT,
+            130,
+        ),
+        (
+            tiny_mlp_pair(
+                mnist_dir,
+                "shared",
+                train={"log_every": 25, "checkpoint_every": 30},
+                networks=[{**net, "steps": 150} for net in tiny_mlp_pair(mnist_dir, "shared")["networks"]],
+            ),
+            "step, loss, accuracy = 25:",
+            signal.SIGTERM,
+            143,
+        ),
     ]
     for index, (config, marker, number, code) in enumerate(cases):
         path = write_config(tmp_path / f"case{index}.yaml", config)
