@@ -11,15 +11,15 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from scopelab import __version__
 from scopelab.config import Config, dump_config, load_config
 from scopelab.data import load_mnist
-from scopelab.quiet_tf import import_tensorflow
 from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.quiet_tf import import_tensorflow
 from scopelab.runs import RunDir, create_run_dir, resolve_run
 
 RESUMABLE = ("interrupted", "failed", "running")
@@ -38,8 +38,13 @@ class RunRequest:
     summary_extra: dict = field(default_factory=dict)
 
 
-def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
-    """Train one config into a new run directory (or continue one); returns the run directory."""
+def run(
+    request: RunRequest, echo: Callable[[str], None], on_run_dir: Callable[[RunDir], None] = lambda run_dir: None
+) -> RunDir:
+    """Train one config into a new run directory (or continue one); returns the run directory.
+
+    on_run_dir hears of the run directory as soon as it exists, so a caller knows it even if the run fails.
+    """
     if request.resume:
         run_dir = resolve_run(request.runs_dir, request.resume)
         config = _resumable_config(run_dir)
@@ -50,6 +55,7 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     from scopelab.experiments import build
+    from scopelab.tensorboard import Board
     from scopelab.trainer import Diverged, TrainOptions, train
 
     experiment = build(config, mnist)
@@ -64,6 +70,7 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
     summary.update(request.summary_extra)
     summary.update(status="running", pid=os.getpid(), host=socket.gethostname(), device="gpu" if use_gpu else "cpu")
     run_dir.write_json("summary.json", summary)
+    on_run_dir(run_dir)
 
     lines: list[str] = _previous_log(run_dir) if request.resume else []
 
@@ -71,10 +78,14 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
         lines.append(text)
         echo(text)
 
-    options = TrainOptions(config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress)
+    options = TrainOptions(
+        config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress
+    )
+    board = Board(run_dir.tb_dir, experiment.graph)
     started = time.time()
     try:
-        result = train(experiment, run_dir, options, on_line)
+        result = train(experiment, run_dir, options, on_line, board.add_row)
+        board.add_test(result.state.test_metrics, experiment.phases[-1].steps)
     except Interrupted as stop:
         name = signal.Signals(stop.signal_number).name
         _finish(run_dir, summary, lines, started, "interrupted", error=f"stopped by {name}")
@@ -89,6 +100,8 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
     except BaseException as error:
         _finish(run_dir, summary, lines, started, "failed", error=f"{type(error).__name__}: {error}")
         raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error
+    finally:
+        board.close()
     summary.update(
         metrics=result.state.test_metrics,
         steps_per_second=round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None,
@@ -98,7 +111,9 @@ def run(request: RunRequest, echo: Callable[[str], None]) -> RunDir:
     return run_dir
 
 
-def _finish(run_dir: RunDir, summary: dict, lines: list[str], started: float, status: str, error: str | None = None) -> None:
+def _finish(
+    run_dir: RunDir, summary: dict, lines: list[str], started: float, status: str, error: str | None = None
+) -> None:
     summary["wall_seconds"] = round(summary.get("wall_seconds", 0) + time.time() - started, 2)
     summary.update(status=status, ended_at=_now())
     if error:
@@ -111,7 +126,9 @@ def _resumable_config(run_dir: RunDir) -> Config:
     try:
         status = run_dir.read_summary().get("status")
     except (OSError, ValueError):
-        raise InputError(f"run {run_dir.run_id}: its summary.json is missing or unreadable, so it cannot be resumed.") from None
+        raise InputError(
+            f"run {run_dir.run_id}: its summary.json is missing or unreadable, so it cannot be resumed."
+        ) from None
     if status not in RESUMABLE:
         raise InputError(f"run {run_dir.run_id} is {status}; only an interrupted or failed run can be resumed.")
     return load_config(run_dir.path / "config.yaml")

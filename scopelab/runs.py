@@ -23,6 +23,7 @@ from scopelab.errors import InputError
 
 METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SWEEPS_DIR = "sweeps"  # runs/sweeps/ holds sweep records (scopelab.sweep), not runs
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,11 @@ def run_dirs(runs_dir: Path) -> list[RunDir]:
     """Every directory in the runs directory, newest first (by name, which starts with the time)."""
     if not runs_dir.is_dir():
         return []
-    return [RunDir(entry) for entry in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
-            if entry.is_dir() and not entry.name.startswith(".")]
+    return [
+        RunDir(entry)
+        for entry in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name != SWEEPS_DIR
+    ]
 
 
 def resolve_run(runs_dir: Path, reference: str) -> RunDir:
@@ -118,12 +122,13 @@ def resolve_run(runs_dir: Path, reference: str) -> RunDir:
     if not runs_dir.is_dir():
         raise InputError(f"{runs_dir}: no runs directory, so no run '{reference}'.")
     exact = runs_dir / reference
-    if exact.is_dir():
+    if exact.is_dir() and reference != SWEEPS_DIR:
         return RunDir(exact)
     matches = [run for run in run_dirs(runs_dir) if run.run_id.startswith(reference)]
     if not matches:
         raise InputError(f"no run '{reference}' in {runs_dir}.")
     if len(matches) > 1:
-        names = ", ".join(run.run_id for run in matches[:5]) + (" ..." if len(matches) > 5 else "")
-        raise InputError(f"run '{reference}' is ambiguous in {runs_dir}: {names}.")
+        names = ", ".join(run.run_id for run in matches[:5])
+        names += f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        raise InputError(f"run '{reference}' is ambiguous in {runs_dir}: {len(matches)} runs match: {names}.")
     return matches[0]

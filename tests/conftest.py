@@ -73,10 +73,22 @@ def tiny_mlp_pair(mnist_dir: Path, sharing: str = "independent", **changes) -> d
         "train": {"batch_size": 20, "log_every": 10},
         "data": {"path": str(mnist_dir)},
         "networks": [
-            {"scope": "mlp1", "optimizer": "adagrad", "learning_rate": 0.05, "steps": 20,
-             "train_start": 0, "train_stop": 300},
-            {"scope": "mlp1" if sharing == "shared" else "mlp2", "optimizer": "adam", "learning_rate": 0.001,
-             "steps": 20, "train_start": 300, "train_stop": 600},
+            {
+                "scope": "mlp1",
+                "optimizer": "adagrad",
+                "learning_rate": 0.05,
+                "steps": 20,
+                "train_start": 0,
+                "train_stop": 300,
+            },
+            {
+                "scope": "mlp1" if sharing == "shared" else "mlp2",
+                "optimizer": "adam",
+                "learning_rate": 0.001,
+                "steps": 20,
+                "train_start": 300,
+                "train_stop": 600,
+            },
         ],
     }
     return _merge(config, changes)

@@ -40,5 +40,4 @@ def build(config: AutoencoderConfig, mnist: Mnist) -> Experiment:
         accuracy=None,
         test={"test_loss": per_image},
     )
-    used_by = {"encoder/W": ["encoder", "decoder"]} if model.tied else {}
-    return Experiment(graph, images, None, [phase], mnist.test, used_by)
+    return Experiment(graph, images, None, [phase], mnist.test)

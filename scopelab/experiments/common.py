@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from scopelab.data import Batches, Split
 from scopelab.errors import InputError
+from scopelab.inspect import variable_uses
 
 tf1 = tf.compat.v1
 
@@ -36,26 +36,11 @@ class Experiment:
     labels: tf.Tensor | None
     phases: list[Phase]
     test_split: Split
-    # variable name -> the parts of the model that use it; two or more means shared
-    used_by: dict[str, list[str]] = field(default_factory=dict)
 
     def variables(self) -> list[dict]:
-        """Name, shape, parameters, owning scope and users of every trainable variable."""
-        with self.graph.as_default():
-            trainable = tf1.trainable_variables()
-        rows = []
-        for variable in trainable:
-            name = variable.op.name
-            users = self.used_by.get(name, [])
-            rows.append({
-                "name": name,
-                "shape": [int(d) for d in variable.shape],
-                "parameters": int(np.prod(variable.shape)),
-                "scope": name.rsplit("/", 1)[0],
-                "used_by": users,
-                "shared": len(users) > 1,
-            })
-        return rows
+        """Name, shape, parameters, owning scope and users of every trainable variable, found by
+        walking the graph (the name scopes that read it; shared when read in two places)."""
+        return [variable.summary() for variable in variable_uses(self)]
 
 
 def make_optimizer(name: str, learning_rate: float) -> tf1.train.Optimizer:

@@ -11,7 +11,6 @@ from scopelab.experiments.common import Experiment, Phase, check_pixels, make_op
 from scopelab.layers import dense
 
 tf1 = tf.compat.v1
-NAMES = ("W_hid_1", "b_hid_1", "W_hid_2", "b_hid_2", "W_RO", "b_RO")
 
 
 def mk_nn_model(images: tf.Tensor, scope: str, reuse: bool, model: MlpModel) -> tuple[tf.Tensor, list[tf.Variable]]:
@@ -67,11 +66,17 @@ def build(config: MlpPairConfig, mnist: Mnist) -> Experiment:
             note = None
             if config.sharing == "shared" and index == 0:
                 note = "(measured right after network 1's training: network 2 goes on to train these same weights)"
-            phases.append(Phase(f"net{index + 1}", f"Network No.{index + 1}", network.steps, batches, train_op, loss,
-                                accuracy, test, note))
-    nets = [f"net{i + 1}" for i in range(len(config.networks))]
-    used_by = {}
-    for index, network in enumerate(config.networks):
-        for name in NAMES:
-            used_by[f"{network.scope}/{name}"] = nets if config.sharing == "shared" else [nets[index]]
-    return Experiment(graph, images, labels, phases, mnist.test, used_by)
+            phases.append(
+                Phase(
+                    f"net{index + 1}",
+                    f"Network No.{index + 1}",
+                    network.steps,
+                    batches,
+                    train_op,
+                    loss,
+                    accuracy,
+                    test,
+                    note,
+                )
+            )
+    return Experiment(graph, images, labels, phases, mnist.test)
