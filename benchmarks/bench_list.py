@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from scopelab.config import config_to_dict, load_config
-from scopelab.report import ListRequest, list_report
+from scopelab.listing import ListRequest, list_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("untied_ae", "tied_ae", "mlp_shared", "mlp_averaged")

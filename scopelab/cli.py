@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from scopelab.errors import InputError, Interrupted, RunFailed
-from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, LIST_STATUSES
+from scopelab.records import LIST_STATUSES
+from scopelab.report import COMPARE_FORMATS, LIST_FORMATS
 
 RUNS_DIR = click.option(
     "--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
@@ -33,7 +34,8 @@ class _Group(click.Group):
         except (InputError, RunFailed, Interrupted) as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {error}", err=True)
+            label = "Stopped" if isinstance(error, Interrupted) else "Error"
+            click.echo(f"{label}: {error}", err=True)
             sys.exit(error.exit_code)
 
 
@@ -61,7 +63,7 @@ def main(ctx: click.Context, debug: bool) -> None:
               help="Where to train: the GPU when TensorFlow sees one (auto), or force one.")
 @click.option("--resume", metavar="RUN", help="Continue an interrupted or failed run (id or unique prefix).")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="TensorFlow threads per pool; 0 lets TensorFlow use every core.")
+              help="TensorFlow threads per pool; 0: every core (with --seeds and --jobs N: cores / N).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and its variables; train and write nothing.")
 @SEEDS
@@ -95,7 +97,7 @@ def run(config: Path | None, overrides: tuple[str, ...], runs_dir: Path, device:
     if seeds is not None or jobs != 1:
         raise InputError("--seeds (and --jobs) start a group of new runs: give a CONFIG, not --resume or --dry-run.")
     if dry_run:
-        from scopelab.inspect import dry_run as describe
+        from scopelab.inspector import dry_run as describe
 
         click.echo(describe(str(config) if config else resume, overrides, runs_dir))
         return
@@ -128,7 +130,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
       scopelab list --runs --status completed --last 5
       scopelab list --config tied_ae --format json
     """
-    from scopelab.report import ListRequest, list_report
+    from scopelab.listing import ListRequest, list_report
 
     sections = tuple(name for name, only in (("configs", only_configs), ("runs", only_runs)) if only)
     request = ListRequest(runs_dir, configs_dir, sections or ("configs", "runs"), config_name, status, last, fmt)
@@ -157,7 +159,7 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
       scopelab compare untied_ae tied_ae --format markdown
       scopelab compare 20261127-101500 20261127-102000 --plot losses.png
     """
-    from scopelab.report import CompareRequest, compare_report
+    from scopelab.compare import CompareRequest, compare_report
 
     click.echo(compare_report(CompareRequest(references, runs_dir, fmt, plot, each)))
     if plot:
@@ -202,7 +204,7 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
       scopelab inspect configs/mlp_shared.yaml --format json
       scopelab inspect 20261127-101500-tied_ae
     """
-    from scopelab.inspect import inspect as inspect_target
+    from scopelab.inspector import inspect as inspect_target
 
     click.echo(inspect_target(target, overrides, runs_dir, fmt))
 

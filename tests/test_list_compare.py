@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopelab.report import t_quantile
+from scopelab.stats import t_quantile
 
 from conftest import cli, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
 
@@ -493,6 +493,34 @@ def test_repeats_pool_by_config_and_seed_and_sweeps_by_grid_point(tmp_path):
         "grid[train.learning_rate=0.3]",
     ]
     assert [group["n"] for group in everything["groups"]] == [2, 2, 2]
+
+
+def test_only_completed_runs_are_pooled(tmp_path):
+    runs_dir = tmp_path / "runs"
+    member = {
+        "config": {"train": {"learning_rate": 0.1}},
+        "sweep": "20261127-120000-grid",
+        "grid_point": {"train.learning_rate": 0.1},
+    }
+    # A sweep member that diverged, then its re-run: same sweep, grid point and seed, in a new run directory.
+    diverged = "20261127-120000-grid"
+    fake_run(runs_dir, diverged, "grid", "diverged", test_loss=None, losses=(0.7, 90.0), **member)
+    pooled = ["20261127-120100-grid", "20261127-120101-grid"]
+    for seed, run_id in enumerate(pooled):
+        fake_run(runs_dir, run_id, "grid", seed=seed, test_loss=0.1 + seed / 10, losses=(0.7, 0.3), **member)
+    result = cli("compare", diverged, "grid", "--format", "json", "--runs-dir", runs_dir)
+    assert result.exit_code == 0, result.output
+    (comparison,) = json.loads(result.stdout)["comparisons"]
+    # Both groups would be labelled grid[train.learning_rate=0.1], so each is named by its latest run.
+    assert [(group["label"], group["runs"]) for group in comparison["groups"]] == [
+        (diverged, [diverged]),
+        (pooled[-1], pooled),
+    ]
+    step_10 = next(row for row in comparison["rows"] if row["step"] == 10)
+    assert step_10["values"] == {
+        diverged: {"n": 1, "mean": 90.0, "std": None},
+        pooled[-1]: {"n": 2, "mean": 0.3, "std": 0.0},
+    }
 
 
 def test_each_keeps_runs_apart_and_versions_that_differ_are_shown(tmp_path):

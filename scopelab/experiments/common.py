@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from scopelab.data import Batches, Split
 from scopelab.errors import InputError
-from scopelab.inspect import variable_uses
+from scopelab.inspector import variable_uses
 
 tf1 = tf.compat.v1
 

@@ -1,0 +1,517 @@
+"""`scopelab compare`: runs chosen by id, prefix or config name (or the latest of each config), repeats
+pooled into groups, a row of statistics per logged step and test metric, a verdict on each test metric,
+and the article's tables of it all (text, markdown, csv, json)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scopelab.errors import InputError
+from scopelab.records import SEED_KEY, RunRecord, flatten, read_records
+from scopelab.report import DECIMALS, MISSING, Block, csv_text, fixed, markdown_block, text_block
+from scopelab.runs import RUN_ID_PATTERN, resolve_run
+from scopelab.stats import Difference, Stat, describe, welch_difference
+
+METRIC_NAMES = {
+    "test_loss": "test loss",
+    "acc_net1": "test accuracy of net 1",
+    "acc_net2": "test accuracy of net 2",
+    "acc_averaged": "averaged test accuracy",
+}
+ROW_LABELS = {"test_loss": "test", "acc_net1": "net 1", "acc_net2": "net 2", "acc_averaged": "averaged"}
+# Keys every run has its own value for: naming the runs, not what makes them differ.
+UNCOMPARED_KEYS = ("name", "description")
+
+
+# --- Choosing and grouping runs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    references: tuple[str, ...] = ()  # run ids, unique prefixes or config names; none: the latest of each config
+    runs_dir: Path = Path("runs")
+    fmt: str = "table"
+    plot: Path | None = None
+    each: bool = False  # one column per run, never pooled
+
+
+@dataclass
+class Group:
+    """Runs of one config (and grid point), pooled: repeats that differ only in their seed."""
+
+    label: str
+    runs: list[RunRecord]  # oldest first
+
+
+def compare_report(request: CompareRequest) -> str:
+    """The runs side by side (one comparison per experiment kind), in the requested format; with a plot
+    file, draws the loss curves too."""
+    records = read_records(request.runs_dir)
+    if not records:
+        raise InputError(f"no runs in {request.runs_dir}/ yet; make some with: scopelab run configs/tied_ae.yaml")
+    if request.references:
+        selections = [_referenced_runs(records, request.references, request.runs_dir)]
+    else:
+        selections = _latest_runs(records, request.runs_dir)
+    comparisons = [build_comparison(_groups(runs, request.each)) for runs in selections]
+    if request.plot:
+        from scopelab.plot import plot_losses  # here: scopelab.plot imports this module for Comparison
+
+        plot_losses(comparisons, request.plot)
+    return RENDERERS[request.fmt](comparisons)
+
+
+def _latest_runs(records: list[RunRecord], runs_dir: Path) -> list[list[RunRecord]]:
+    """For each experiment kind, the latest completed run of every config and its repeats; configs in the
+    order they were last run (so `run untied_ae; run tied_ae; compare` puts untied first, as the article)."""
+    completed = [record for record in records if record.status == "completed"]
+    if not completed:
+        raise InputError(f"no completed runs in {runs_dir}/ to compare (see: scopelab list --runs-dir {runs_dir}).")
+    selections = [_repeats_of_latest(completed, name) for name in dict.fromkeys(r.config_name for r in completed)]
+    by_kind: dict[str, list[RunRecord]] = {}
+    for runs in sorted(selections, key=lambda runs: _finished(runs[-1])):
+        by_kind.setdefault(runs[0].experiment, []).extend(runs)
+    return [by_kind[kind] for kind in sorted(by_kind)]
+
+
+def _finished(record: RunRecord) -> int:
+    """When the run last wrote its summary, to the nanosecond: run ids only tell the second it started."""
+    return (record.run_dir.path / "summary.json").stat().st_mtime_ns
+
+
+def _repeats_of_latest(completed: list[RunRecord], config_name: str) -> list[RunRecord]:
+    """The latest completed run of a config with its repeats: the rest of its sweep, or else every completed
+    run whose config differs only in the seed. One run per seed (the newest), so a re-run of the same seed
+    cannot fake a tight confidence interval."""
+    runs = [record for record in completed if record.config_name == config_name]
+    latest = runs[0]
+    sweep = latest.summary.get("sweep")
+    if sweep:
+        runs = [record for record in runs if record.summary.get("sweep") == sweep]
+    else:
+        runs = [record for record in runs if _fingerprint(record) == _fingerprint(latest)]
+    newest_per_seed: dict[tuple, RunRecord] = {}
+    for record in runs:
+        newest_per_seed.setdefault((_fingerprint(record), record.config().get(SEED_KEY)), record)
+    return list(reversed(newest_per_seed.values()))  # oldest first: a sweep's members in their order
+
+
+def _referenced_runs(records: list[RunRecord], references: tuple[str, ...], runs_dir: Path) -> list[RunRecord]:
+    chosen: dict[str, RunRecord] = {}
+    kinds: dict[str, list[str]] = {}
+    for reference in references:
+        for record in _resolve(records, reference, runs_dir):
+            chosen.setdefault(record.run_id, record)
+            kinds.setdefault(record.experiment, [])
+            if reference not in kinds[record.experiment]:
+                kinds[record.experiment].append(reference)
+    if len(kinds) > 1:
+        listing = "; ".join(
+            f"{', '.join(refs)} {'is' if len(refs) == 1 else 'are'} {kind}" for kind, refs in kinds.items()
+        )
+        raise InputError(f"runs of different experiments cannot share a table: {listing}.")
+    return list(chosen.values())
+
+
+def _resolve(records: list[RunRecord], reference: str, runs_dir: Path) -> list[RunRecord]:
+    """A run id, else a config name (its latest completed run and repeats), else a unique run id prefix."""
+    by_id = {record.run_id: record for record in records}
+    if reference not in by_id:
+        names = {record.config_name for record in records if record.status != "broken"}
+        if reference in names:
+            completed = [record for record in records if record.status == "completed"]
+            if not any(record.config_name == reference for record in completed):
+                raise InputError(
+                    f"config '{reference}' has no completed run in {runs_dir}/ "
+                    f"(see: scopelab list --config {reference})."
+                )
+            return _repeats_of_latest(completed, reference)
+        if RUN_ID_PATTERN.match(reference) and not any(run_id.startswith(reference) for run_id in by_id):
+            raise InputError(f"no run or config '{reference}' in {runs_dir}/{_suggestion(reference, names, by_id)}.")
+    record = by_id[resolve_run(runs_dir, reference).run_id]
+    if record.status == "broken":
+        raise InputError(f"run {record.run_id} is broken ({record.note}); it cannot be compared.")
+    return [record]
+
+
+def _suggestion(reference: str, names: set[str], run_ids: dict) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(reference, sorted(names) + list(run_ids), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(candidate) for candidate in close)}?)" if close else ""
+
+
+def _groups(runs: list[RunRecord], each: bool) -> list[Group]:
+    """Pool completed repeats of one config into a group, groups in the order of their first run. When all
+    runs fall into one group there is nothing to compare a pool with, so they stay apart (as with --each).
+    A run named by id that did not complete stands alone: a sweep member that diverged and was re-run shares
+    its sweep, grid point and seed with the re-run, and must not be averaged into it."""
+    pools: dict[tuple, list[RunRecord]] = {}
+    for record in runs:
+        alone = each or record.status != "completed"
+        key = (record.run_id,) if alone else (record.config_name, _fingerprint(record))
+        pools.setdefault(key, []).append(record)
+    if len(pools) == 1 and len(runs) > 1:
+        pools = {(record.run_id,): [record] for record in runs}
+    labels = [_group_label(pool) for pool in pools.values()]
+    # Two groups of one config name (changed by --set, say) are told apart by their latest run's id.
+    return [
+        Group(label if labels.count(label) == 1 else pool[-1].run_id, pool)
+        for label, pool in zip(labels, pools.values())
+    ]
+
+
+def _group_label(runs: list[RunRecord]) -> str:
+    point = runs[0].grid_point
+    if not point:
+        return runs[0].config_name
+    return f"{runs[0].config_name}[{','.join(f'{key}={_show(value)}' for key, value in point.items())}]"
+
+
+def _fingerprint(record: RunRecord) -> str:
+    """The resolved config apart from its name and seed: runs with equal fingerprints are repeats."""
+    config = {key: value for key, value in record.config().items() if key not in UNCOMPARED_KEYS + (SEED_KEY,)}
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+# --- The comparison: rows of statistics per group -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str  # "logged" (a step of metrics.csv) or "test" (a final metric of summary.json)
+    network: str  # "" for test rows
+    step: int | None
+    metric: str
+    values: dict[str, Stat]  # by group label; a group without this value is absent
+    difference: Difference | None  # with exactly two groups that both have the value
+
+
+@dataclass
+class Comparison:
+    experiment: str
+    groups: list[Group]
+    settings: list[tuple[str, list[str]]]  # the config keys, versions and device that differ: key, value per group
+    rows: list[Row]
+
+    @property
+    def labels(self) -> list[str]:
+        return [group.label for group in self.groups]
+
+    @property
+    def networks(self) -> list[str]:
+        return list(dict.fromkeys(row.network for row in self.rows if row.kind == "logged"))
+
+    def verdicts(self) -> list[str]:
+        return [verdict(self.groups, row) for row in self.rows if row.kind == "test" and row.difference]
+
+
+def build_comparison(groups: list[Group]) -> Comparison:
+    return Comparison(groups[0].runs[0].experiment, groups, _settings_that_differ(groups), _rows(groups))
+
+
+def _rows(groups: list[Group]) -> list[Row]:
+    logged: dict[tuple[str, int, str], dict[str, list[float]]] = {}
+    final: dict[str, dict[str, list[float]]] = {}
+    for group in groups:
+        for record in group.runs:
+            for entry in _read_metrics(record):
+                for metric in ("loss", "accuracy"):
+                    if entry[metric] is not None:
+                        key = (entry["network"], entry["step"], metric)
+                        logged.setdefault(key, {}).setdefault(group.label, []).append(entry[metric])
+            for metric, value in record.metrics.items():
+                final.setdefault(metric, {}).setdefault(group.label, []).append(value)
+    networks = list(dict.fromkeys(network for network, _, _ in logged))
+    order = sorted(logged, key=lambda key: (networks.index(key[0]), key[1], key[2] != "loss"))
+    rows = [
+        _row("logged", network, step, metric, logged[network, step, metric], groups) for network, step, metric in order
+    ]
+    return rows + [_row("test", "", None, metric, values, groups) for metric, values in final.items()]
+
+
+def _row(
+    kind: str, network: str, step: int | None, metric: str, values: dict[str, list[float]], groups: list[Group]
+) -> Row:
+    stats = {label: describe(numbers) for label, numbers in values.items()}
+    difference = None
+    if len(groups) == 2 and all(group.label in stats for group in groups):
+        difference = welch_difference(stats[groups[0].label], stats[groups[1].label])
+    return Row(kind, network, step, metric, stats, difference)
+
+
+def _read_metrics(record: RunRecord) -> list[dict]:
+    try:
+        return record.run_dir.read_metrics()
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"run {record.run_id}: its metrics.csv is unreadable, so it cannot be compared.") from None
+
+
+def _settings_that_differ(groups: list[Group]) -> list[tuple[str, list[str]]]:
+    """Only what differs between the runs (config keys first, then versions and device): value per group."""
+    settings = [[_settings(record) for record in group.runs] for group in groups]
+    keys = list(dict.fromkeys(key for runs in settings for setting in runs for key in setting))
+    differing = []
+    for key in keys:
+        values = [[setting.get(key, MISSING) for setting in runs] for runs in settings]
+        if len({_show(value) for column in values for value in column}) > 1:
+            differing.append((key, [", ".join(dict.fromkeys(_show(value) for value in column)) for column in values]))
+    return differing
+
+
+def _settings(record: RunRecord) -> dict[str, Any]:
+    config = {key: value for key, value in record.config().items() if key not in UNCOMPARED_KEYS}
+    versions = record.summary.get("versions")
+    environment = flatten(versions, "versions") if isinstance(versions, dict) else {}
+    return {**config, **environment, "device": record.summary.get("device", MISSING)}
+
+
+def verdict(groups: list[Group], row: Row) -> str:
+    """One line: which group is better on a final metric, by how much, and how sure (the 95% CI)."""
+    first, second = (group.label for group in groups)
+    metric, difference = row.metric, row.difference
+    counts = [row.values[first].n, row.values[second].n]
+    sizes = f"n={counts[0]} each" if counts[0] == counts[1] else f"n={counts[0]} and {counts[1]}"
+    name = METRIC_NAMES.get(metric, metric)
+    if difference.delta == 0:
+        return f"{first} and {second} are equal on {name} ({sizes})"
+    higher_is_better = metric.startswith("acc")
+    second_wins = (difference.delta > 0) == higher_is_better
+    winner, loser = (second, first) if second_wins else (first, second)
+    # The interval of the winner's lead: the difference (second - first), turned to point the winner's way.
+    flip = second_wins != higher_is_better
+    lead = -difference.delta if flip else difference.delta
+    if difference.low is None:
+        amount = fixed(abs(lead), metric)
+        return (
+            f"{winner} is ahead of {loser} on {name} by {amount} "
+            f"({sizes}: no confidence interval without repeats, e.g. --seeds 5)"
+        )
+    low, high = (-difference.high, -difference.low) if flip else (difference.low, difference.high)
+    places = _ci_decimals(high - low, metric)
+    interval = f"95% CI {low:.{places}f} to {high:.{places}f}, {sizes}"
+    if low > 0:
+        return f"{winner} beats {loser} on {name} by {lead:.{places}f} ({interval})"
+    return (
+        f"no clear difference between {first} and {second} on {name}: {winner} ahead by {lead:.{places}f} ({interval})"
+    )
+
+
+def _ci_decimals(width: float, metric: str) -> int:
+    """Enough places to show the interval's half-width to two significant digits."""
+    if width <= 0:
+        return DECIMALS.get(metric, 4)
+    return min(8, max(1, 1 - math.floor(math.log10(width / 2))))
+
+
+# --- Rendering -----------------------------------------------------------------------------------------------
+
+
+def _comparison_blocks(comparison: Comparison) -> list[Block]:
+    """The article's layout: one block per network (a row per logged step), then the test metrics; a lone
+    test row goes under the steps when the columns line up (one network, one metric)."""
+    blocks = [_network_block(comparison, network) for network in comparison.networks]
+    test_rows = [row for row in comparison.rows if row.kind == "test"]
+    cells = [[ROW_LABELS.get(row.metric, row.metric)] + _stat_cells(comparison, row) for row in test_rows]
+    logged_metrics = {row.metric for row in comparison.rows if row.kind == "logged"}
+    if len(blocks) == 1 and len(logged_metrics) == 1:
+        blocks[0].rows.extend(cells)
+    elif test_rows:
+        title = "test accuracy" if all(row.metric.startswith("acc") for row in test_rows) else "test"
+        header = ["metric"] + _headings(comparison, [""]) + (["delta"] if _has_delta(comparison) else [])
+        blocks.append(Block(title, header, cells, set(range(1, len(header)))))
+    return blocks
+
+
+def _network_block(comparison: Comparison, network: str) -> Block:
+    rows = [row for row in comparison.rows if row.kind == "logged" and row.network == network]
+    metrics = list(dict.fromkeys(row.metric for row in rows))
+    suffixes = [f" {metric}" if len(metrics) > 1 else "" for metric in metrics]
+    header = ["step"] + _headings(comparison, suffixes)
+    if _has_delta(comparison):
+        header += [f"delta{suffix}" for suffix in suffixes]
+    by_step: dict[int, dict[str, Row]] = {}
+    for row in rows:
+        by_step.setdefault(row.step, {})[row.metric] = row
+    cells = [[str(step)] + _step_cells(comparison, metrics, by_step[step]) for step in by_step]
+    return Block(
+        network_title(network) if len(comparison.networks) > 1 else "", header, cells, set(range(1, len(header)))
+    )
+
+
+def network_title(network: str) -> str:
+    """net1 -> Network 1, as the article heads its blocks."""
+    return f"Network {network[3:]}" if network.startswith("net") and network[3:].isdigit() else network
+
+
+def _headings(comparison: Comparison, suffixes: list[str]) -> list[str]:
+    pooled = any(len(group.runs) > 1 for group in comparison.groups)
+    return [
+        f"{group.label}{suffix}" + (f" (n={len(group.runs)})" if pooled else "")
+        for group in comparison.groups
+        for suffix in suffixes
+    ]
+
+
+def _has_delta(comparison: Comparison) -> bool:
+    return len(comparison.groups) == 2
+
+
+def _step_cells(comparison: Comparison, metrics: list[str], rows: dict[str, Row]) -> list[str]:
+    cells = [
+        _stat(rows[metric].values.get(label), metric) if metric in rows else MISSING
+        for label in comparison.labels
+        for metric in metrics
+    ]
+    if _has_delta(comparison):
+        cells += [_delta(rows[metric].difference if metric in rows else None, metric) for metric in metrics]
+    return cells
+
+
+def _stat_cells(comparison: Comparison, row: Row) -> list[str]:
+    cells = [_stat(row.values.get(label), row.metric) for label in comparison.labels]
+    return cells + ([_delta(row.difference, row.metric)] if _has_delta(comparison) else [])
+
+
+def _stat(stat: Stat | None, metric: str) -> str:
+    if stat is None:
+        return MISSING
+    if stat.std is None:
+        return fixed(stat.mean, metric)
+    return f"{fixed(stat.mean, metric)} ± {fixed(stat.std, metric)}"
+
+
+def _delta(difference: Difference | None, metric: str) -> str:
+    return MISSING if difference is None else f"{difference.delta:+.{DECIMALS.get(metric, 4)}f}"
+
+
+def _show(value: Any) -> str:
+    """A config value as YAML writes it: true, null, 0.1."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def _settings_block(comparison: Comparison) -> Block | None:
+    if not comparison.settings:
+        return None
+    return Block(
+        "settings that differ", ["key"] + comparison.labels, [[key] + values for key, values in comparison.settings]
+    )
+
+
+def _run_list(group: Group) -> str:
+    ids = [record.run_id for record in group.runs]
+    if len(ids) > 3:
+        return f"{len(ids)} runs: {ids[0]}, {ids[1]} and {len(ids) - 2} more"
+    return ", ".join(ids)
+
+
+def _render_tables(comparisons: list[Comparison], markdown: bool) -> str:
+    render_block = markdown_block if markdown else text_block
+    bullet = "- " if markdown else "  "
+    parts = []
+    for comparison in comparisons:
+        title = f"{comparison.experiment}: {' vs '.join(comparison.labels)}"
+        head = [f"**{title}**", ""] if markdown else [title]
+        head += [f"{bullet}{group.label}: {_run_list(group)}" for group in comparison.groups]
+        blocks = [block for block in [_settings_block(comparison), *_comparison_blocks(comparison)] if block]
+        sections = ["\n".join(head)] + ["\n".join(render_block(block)) for block in blocks]
+        verdicts = comparison.verdicts()
+        if verdicts:
+            sections.append("\n".join(("- " if markdown else "") + line for line in verdicts))
+        parts.append("\n\n".join(sections))
+    return "\n\n".join(parts)
+
+
+def _render_json(comparisons: list[Comparison]) -> str:
+    return json.dumps({"comparisons": [_comparison_json(comparison) for comparison in comparisons]}, indent=2)
+
+
+def _comparison_json(comparison: Comparison) -> dict:
+    return {
+        "experiment": comparison.experiment,
+        "groups": [
+            {
+                "label": group.label,
+                "config_name": group.runs[0].config_name,
+                "grid_point": group.runs[0].grid_point,
+                "n": len(group.runs),
+                "runs": [record.run_id for record in group.runs],
+            }
+            for group in comparison.groups
+        ],
+        "settings_that_differ": {key: dict(zip(comparison.labels, values)) for key, values in comparison.settings},
+        "rows": [
+            {
+                "kind": row.kind,
+                "network": row.network or None,
+                "step": row.step,
+                "metric": row.metric,
+                "values": {label: dataclasses.asdict(stat) for label, stat in row.values.items()},
+                "difference": dataclasses.asdict(row.difference) if row.difference else None,
+            }
+            for row in comparison.rows
+        ],
+        "verdicts": comparison.verdicts(),
+    }
+
+
+COMPARE_CSV_COLUMNS = (
+    "experiment",
+    "kind",
+    "network",
+    "step",
+    "metric",
+    "group",
+    "n",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+)
+
+
+def _render_csv(comparisons: list[Comparison]) -> str:
+    """Long form, one number per line: a row per group and value, then a `difference` row (second - first)
+    with its 95% CI when two groups are compared."""
+    lines = []
+    for comparison in comparisons:
+        for row in comparison.rows:
+            where = {
+                "experiment": comparison.experiment,
+                "kind": row.kind,
+                "network": row.network,
+                "step": row.step,
+                "metric": row.metric,
+            }
+            for label, stat in row.values.items():
+                lines.append({**where, "group": label, "n": stat.n, "mean": stat.mean, "std": stat.std})
+            if row.difference:
+                first, second = comparison.labels
+                lines.append(
+                    {
+                        **where,
+                        "kind": "difference",
+                        "group": f"{second} - {first}",
+                        "mean": row.difference.delta,
+                        "ci_low": row.difference.low,
+                        "ci_high": row.difference.high,
+                    }
+                )
+    return csv_text(lines, COMPARE_CSV_COLUMNS)
+
+
+RENDERERS = {
+    "table": lambda comparisons: _render_tables(comparisons, markdown=False),
+    "markdown": lambda comparisons: _render_tables(comparisons, markdown=True),
+    "json": _render_json,
+    "csv": _render_csv,
+}
