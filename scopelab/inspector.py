@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 class Use:
     """One op that reads a variable."""
 
-    name_scope: str  # e.g. "decoder" for the op decoder/transpose
-    op_type: str  # e.g. "Transpose": how the value is used
+    name_scope: str  # e.g. "decoder" for the op decoder/MatMul
+    op_type: str  # e.g. "MatMul(transposed)": how the value is used
     networks: tuple[str, ...]  # the networks whose loss depends on this use
     model: bool  # on the path to the outputs; False for a term of the loss only (weight decay)
 
@@ -84,15 +84,23 @@ def variable_uses(experiment: Experiment) -> list[VariableUses]:
         uses = []
         # The optimizer, initializer and saver take the handle itself; the model reads it.
         reads = [op for op in variable.handle.consumers() if op.type == "ReadVariableOp"]
-        users = [user for read in reads for user in read.outputs[0].consumers()]
-        for user in sorted(users, key=lambda op: order[op.name]):
+        users = [(user, read) for read in reads for user in read.outputs[0].consumers()]
+        for user, read in sorted(users, key=lambda pair: order[pair[0].name]):
             networks = tuple(network for network, ops in trained.items() if user.name in ops)
             model = user.name in outputs
             if networks or model:
                 scope = user.name.rsplit("/", 1)[0] if "/" in user.name else ""
-                uses.append(Use(scope, user.type, networks, model))
+                uses.append(Use(scope, _how(user, read.outputs[0]), networks, model))
         found.append(VariableUses(variable.op.name, tuple(int(d) for d in variable.shape), tuple(uses)))
     return found
+
+
+def _how(user, value) -> str:
+    """The op type, marked when a matmul reads the variable transposed (the tied decoder)."""
+    for index, flag in ((0, "transpose_a"), (1, "transpose_b")):
+        if user.type == "MatMul" and user.inputs[index] is value and user.get_attr(flag):
+            return "MatMul(transposed)"
+    return user.type
 
 
 def _ancestors(tensors: list) -> set[str]:

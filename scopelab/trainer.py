@@ -8,8 +8,8 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -84,8 +84,15 @@ def train(
             saver.restore(session, str(run_dir.ckpt_dir / state.checkpoint))
         else:
             session.run(initializer)
-        bar = tqdm(total=total, initial=done, file=sys.stderr, mininterval=0.5, disable=not options.progress,
-                   unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=done,
+            file=sys.stderr,
+            mininterval=0.5,
+            disable=not options.progress,
+            unit="step",
+            dynamic_ncols=True,
+        )
         started = time.perf_counter()
         try:
             for index in range(state.phase, len(experiment.phases)):
@@ -126,6 +133,10 @@ def train(
 
 
 def _feed(experiment: Experiment, images: np.ndarray, labels: np.ndarray) -> dict:
+    """The one place batches enter the graph: numpy arrays fed to the placeholders. Holding the
+    training set in the graph and feeding only indices saved 1-2% of an autoencoder step and ~3.5%
+    of an MLP step on CPU (benchmarks/bench_step.py, "tf1 data in graph"): too little for a second
+    copy of the data in memory. Not yet measured on a GPU (benchmarks/gpu_check.sh does)."""
     feed = {experiment.images: images}
     if experiment.labels is not None:
         feed[experiment.labels] = labels
