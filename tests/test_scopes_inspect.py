@@ -77,7 +77,8 @@ def test_inspect_tied_autoencoder_finds_both_uses_of_encoder_w(mnist_dir):
     assert list(variables) == ["encoder/W", "encoder/b", "decoder/b"]
     assert report["total"] == {"variables": 3, "parameters": 784 * 625 + 625 + 784}
     w = variables["encoder/W"]
-    assert [(use["name_scope"], use["op"]) for use in w["uses"]] == [("encoder", "MatMul"), ("decoder", "MatMul(transposed)")]
+    uses = [(use["name_scope"], use["op"]) for use in w["uses"]]
+    assert uses == [("encoder", "MatMul"), ("decoder", "MatMul(transposed)")]
     assert w["used_by"] == ["encoder", "decoder"] and w["shared"] is True
     assert [name for name, v in variables.items() if v["shared"]] == ["encoder/W"]
     assert {s["scope"]: s["parameters"] for s in report["scopes"]} == {"encoder": 784 * 625 + 625, "decoder": 784}
