@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import string
 
 import yaml
@@ -104,7 +105,10 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 300))  # FUZZ_EXAMPLES=4000 for a longer hunt
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     base=st.sampled_from(["autoencoder", "mlp_pair", None]),
     document=documents,
