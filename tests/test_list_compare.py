@@ -234,12 +234,6 @@ def test_list_and_compare_do_not_import_tensorflow(real_runs, tmp_path):
     assert (tmp_path / "plot.png").stat().st_size > 0
 
 
-def test_commands_have_help_with_an_example():
-    for command in ("list", "compare"):
-        result = cli(command, "--help")
-        assert result.exit_code == 0 and "Example:" in result.stdout and f"scopelab {command}" in result.stdout
-
-
 # --- compare: the article's tables -----------------------------------------------------------------------
 
 
