@@ -88,12 +88,12 @@ def read_record(run_dir: RunDir) -> RunRecord:
         return RunRecord(
             run_dir, summary if isinstance(summary, dict) else {}, "broken", "summary.json has no valid status"
         )
-    if summary["status"] == "running" and _process_gone(summary):
+    if summary["status"] == "running" and process_gone(summary):
         return RunRecord(run_dir, summary, "stale", f"process {summary['pid']} on {summary['host']} is gone")
     return RunRecord(run_dir, summary, summary["status"], str(summary.get("error") or ""))
 
 
-def _process_gone(summary: dict) -> bool:
+def process_gone(summary: dict) -> bool:
     """Only a process on this host can be checked; elsewhere a running run stays running."""
     pid = summary.get("pid")
     if not isinstance(pid, int) or pid <= 0 or summary.get("host") != _hostname():

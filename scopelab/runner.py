@@ -20,6 +20,7 @@ from scopelab.config import Config, dump_config, load_config
 from scopelab.data import load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.quiet_tf import import_tensorflow
+from scopelab.records import process_gone
 from scopelab.runs import RunDir, create_run_dir, resolve_run
 
 RESUMABLE = ("interrupted", "failed", "running")
@@ -124,13 +125,19 @@ def _finish(
 
 def _resumable_config(run_dir: RunDir) -> Config:
     try:
-        status = run_dir.read_summary().get("status")
-    except (OSError, ValueError):
+        summary = run_dir.read_summary()
+        status = summary["status"]
+    except (OSError, ValueError, TypeError, KeyError):
         raise InputError(
             f"run {run_dir.run_id}: its summary.json is missing or unreadable, so it cannot be resumed."
         ) from None
     if status not in RESUMABLE:
         raise InputError(f"run {run_dir.run_id} is {status}; only an interrupted or failed run can be resumed.")
+    if status == "running" and not process_gone(summary):
+        raise InputError(
+            f"run {run_dir.run_id} is still running (pid {summary.get('pid')} on {summary.get('host')}); "
+            "stop it first, or resume it once its process is gone."
+        )
     return load_config(run_dir.path / "config.yaml")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -162,3 +163,17 @@ def test_concurrent_runs_get_distinct_complete_directories(tmp_path, mnist_dir):
 def test_config_xor_resume(args, tmp_path):
     result = cli("run", *args, "--runs-dir", tmp_path)
     assert result.exit_code == 2 and "give a CONFIG file to run, or --resume RUN" in result.stderr
+
+
+def test_a_run_whose_process_is_alive_is_not_resumed(tmp_path, mnist_dir, runs_dir):
+    config = write_config(tmp_path / "live.yaml", tiny_autoencoder(mnist_dir))
+    cli("run", config, "--runs-dir", runs_dir, "--quiet")
+    run = only_run(runs_dir)
+    summary = summary_of(run)
+    summary.update(status="running", pid=os.getpid())  # this test's own process: certainly alive
+    (run / "summary.json").write_text(json.dumps(summary))
+    result = cli("run", "--resume", run.name, "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and f"is still running (pid {os.getpid()}" in result.stderr
+    (run / "summary.json").write_text("[1, 2]")
+    result = cli("run", "--resume", run.name, "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and "summary.json is missing or unreadable" in result.stderr
