@@ -33,6 +33,7 @@ from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.runner import RESUMABLE, RunRequest
 from scopelab.runner import run as run_experiment
 from scopelab.runs import RUN_ID_PATTERN, SWEEPS_DIR, RunDir, create_run_dir, run_dirs
+from scopelab.signals import StopRequest
 
 SWEEP_FILE = "sweep.json"
 
@@ -76,9 +77,15 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     sweep.save()
     done = itertools.count(len(members) - len(todo) + 1)
     echo(f"sweep {sweep_id}: {len(todo)} of {len(members)} members to run")
-    bar = tqdm(total=len(members), initial=len(members) - len(todo), file=sys.stderr, disable=not request.progress,
-               unit="member", dynamic_ncols=True)
-    stop = _Stop()
+    bar = tqdm(
+        total=len(members),
+        initial=len(members) - len(todo),
+        file=sys.stderr,
+        disable=not request.progress,
+        unit="member",
+        dynamic_ncols=True,
+    )
+    stop = StopRequest()
 
     def on_result(result: dict) -> None:
         member = members[result["member"]]
@@ -103,8 +110,9 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
         _reconcile(sweep, request.runs_dir)
     completed = _completed(record)
     stopped = stop.signal_number is not None
-    record.update(status="completed" if completed == len(members) else "interrupted" if stopped else "failed",
-                  ended_at=_now())
+    record.update(
+        status="completed" if completed == len(members) else "interrupted" if stopped else "failed", ended_at=_now()
+    )
     sweep.save()
     echo(f"sweep {sweep_id}: {completed} of {len(members)} members completed")
     again = f"scopelab sweep --resume {sweep_id} --runs-dir {request.runs_dir}"
@@ -117,8 +125,10 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
             if member["status"] != "completed":
                 counts[member["status"]] = counts.get(member["status"], 0) + 1
         kinds = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
-        raise RunFailed(f"sweep {sweep_id}: {len(members) - completed} of {len(members)} members did not complete "
-                        f"({kinds}); see {sweep.directory.path / SWEEP_FILE}, run them again with: {again}")
+        raise RunFailed(
+            f"sweep {sweep_id}: {len(members) - completed} of {len(members)} members did not complete "
+            f"({kinds}); see {sweep.directory.path / SWEEP_FILE}, run them again with: {again}"
+        )
     return sweep.directory
 
 
@@ -136,10 +146,20 @@ def _set_run(member: dict, run_id: str | None, status: str) -> None:
 def run_member(task: dict) -> dict:
     """Run one member (in whichever process or Ray worker got it) and report its run id and status."""
     request = RunRequest(
-        Path(task["config"]), tuple(task["overrides"]), Path(task["runs_dir"]), task["device"], task["resume"],
-        task["threads"], progress=False,
-        summary_extra={"sweep": task["sweep"], "sweep_member": task["member"], "grid_point": task["grid_point"],
-                       "command": task["command"], "threads": task["threads"]},
+        Path(task["config"]),
+        tuple(task["overrides"]),
+        Path(task["runs_dir"]),
+        task["device"],
+        task["resume"],
+        task["threads"],
+        progress=False,
+        summary_extra={
+            "sweep": task["sweep"],
+            "sweep_member": task["member"],
+            "grid_point": task["grid_point"],
+            "command": task["command"],
+            "threads": task["threads"],
+        },
     )
     made: list[RunDir] = []
     result = {"member": task["member"], "run_id": task["resume"], "status": "completed", "error": None}
@@ -194,28 +214,33 @@ def _create(request: SweepRequest) -> _Sweep:
         overrides = [f"{key}={value}" for key, value in point] + ([f"train.seed={seed}"] if seed is not None else [])
         config = load_config(request.config_path, (*request.overrides, *overrides))
         plain = config_to_dict(config)
-        members.append({
-            "index": index,
-            "grid_point": {key: _value_at(plain, key) for key, _ in point},
-            "seed": config.train.seed,
-            "overrides": overrides,
-            "run_id": None,
-            "status": "pending",
-        })
+        members.append(
+            {
+                "index": index,
+                "grid_point": {key: _value_at(plain, key) for key, _ in point},
+                "seed": config.train.seed,
+                "overrides": overrides,
+                "run_id": None,
+                "status": "pending",
+            }
+        )
     directory = create_run_dir(request.runs_dir / SWEEPS_DIR, base.name)
     directory.write_text("config.yaml", dump_config(base))
-    sweep = _Sweep(directory, {
-        "sweep_id": directory.run_id,
-        "config_name": base.name,
-        "config_file": str(request.config_path),
-        "overrides": list(request.overrides),
-        "grid": grid,
-        "seeds": seeds,
-        "command": shlex.join(sys.argv),
-        "created_at": _now(),
-        "status": "pending",
-        "members": members,
-    })
+    sweep = _Sweep(
+        directory,
+        {
+            "sweep_id": directory.run_id,
+            "config_name": base.name,
+            "config_file": str(request.config_path),
+            "overrides": list(request.overrides),
+            "grid": grid,
+            "seeds": seeds,
+            "command": shlex.join(sys.argv),
+            "created_at": _now(),
+            "status": "pending",
+            "members": members,
+        },
+    )
     sweep.save()
     return sweep
 
@@ -255,8 +280,9 @@ def _resolve_sweep(runs_dir: Path, reference: str) -> RunDir:
     if not matches:
         raise InputError(f"no sweep '{reference}' in {sweeps_dir}.")
     if len(matches) > 1:
-        raise InputError(f"sweep '{reference}' is ambiguous in {sweeps_dir}: "
-                         f"{', '.join(sweep.run_id for sweep in matches[:5])}.")
+        raise InputError(
+            f"sweep '{reference}' is ambiguous in {sweeps_dir}: {', '.join(sweep.run_id for sweep in matches[:5])}."
+        )
     return matches[0]
 
 
@@ -342,8 +368,10 @@ def _executor(request: SweepRequest) -> Callable[..., None]:
     """Pick and check the executor before anything is written."""
     if request.executor == "ray":
         if request.jobs != 1:
-            raise InputError("--jobs is for the local executor; Ray runs as many members at once as the cluster's "
-                             "CPUs allow (CPUs per member: --threads).")
+            raise InputError(
+                "--jobs is for the local executor; Ray runs as many members at once as the cluster's "
+                "CPUs allow (CPUs per member: --threads)."
+            )
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -354,42 +382,12 @@ def _executor(request: SweepRequest) -> Callable[..., None]:
     return _run_serial if request.jobs == 1 else _run_processes
 
 
-class _Stop:
-    """SIGINT/SIGTERM: start no new member, let running members checkpoint and stop, then record the sweep."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signal_number: int | None = None
-        self.forward: Callable[[int], None] = lambda number: None  # pass the signal on to member processes
-
-    def stop(self, number: int) -> None:
-        self.signal_number = number
-        self.event.set()
-
-    def __enter__(self) -> _Stop:
-        self._previous = {}
-        for number in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[number] = signal.signal(number, self._handle)
-            except ValueError:  # not the main thread: leave signals to whoever owns them
-                pass
-        return self
-
-    def _handle(self, number: int, frame: object) -> None:
-        self.stop(number)
-        self.forward(number)
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-
-
 def _lost(task: dict, error: str) -> dict:
     """A member whose worker died before reporting; a resume finds its run, if it made one, by its summary."""
     return {"member": task["member"], "run_id": task["resume"], "status": "failed", "error": error}
 
 
-def _run_serial(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: _Stop) -> None:
+def _run_serial(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: StopRequest) -> None:
     """In this process, one after another: no start-up cost per member."""
     for task in tasks:
         if stop.event.is_set():
@@ -401,7 +399,9 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _run_processes(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: _Stop) -> None:
+def _run_processes(
+    tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: StopRequest
+) -> None:
     """Each member in its own `python -m scopelab.sweep` process, at most `jobs` at once.
 
     A process per member costs a TensorFlow import, but a member that crashes the interpreter (or is
@@ -424,8 +424,13 @@ def _run_processes(tasks: list[dict], request: SweepRequest, on_result: Callable
         with lock:
             if stop.event.is_set():
                 return None
-            child = subprocess.Popen([sys.executable, "-m", "scopelab.sweep", json.dumps({**task, "threads": threads})],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            child = subprocess.Popen(
+                [sys.executable, "-m", "scopelab.sweep", json.dumps({**task, "threads": threads})],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             children.add(child)
         out, err = child.communicate()
         with lock:
@@ -439,7 +444,7 @@ def _run_processes(tasks: list[dict], request: SweepRequest, on_result: Callable
                 result["status"] = "interrupted"
             return result
 
-    stop.forward = forward
+    stop.on_signal = forward
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for future in as_completed([pool.submit(one, task) for task in tasks]):
             result = future.result()
@@ -447,7 +452,7 @@ def _run_processes(tasks: list[dict], request: SweepRequest, on_result: Callable
                 on_result(result)
 
 
-def _run_ray(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: _Stop) -> None:
+def _run_ray(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: StopRequest) -> None:
     """One Ray task per member, with its CPUs (and GPU when asked) declared; Ray does the scheduling.
 
     Workers write run directories under the same runs directory, so on a cluster it must be a path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from scopelab.errors import Interrupted, RunFailed
 from scopelab.experiments.common import Experiment, Phase
 from scopelab.runs import RunDir
+from scopelab.signals import StopRequest
 
 tf1 = tf.compat.v1
 EVAL_CHUNK = 2000
@@ -74,7 +74,7 @@ def train(
         initializer = tf1.global_variables_initializer()
     experiment.graph.finalize()  # any op made during training would be a leak: make it an error
     state = _load_state(run_dir)
-    stop = _StopFlag()
+    stop = StopRequest()
     total = sum(phase.steps + 1 for phase in experiment.phases)
     done = sum(phase.steps + 1 for phase in experiment.phases[: state.phase]) + state.step
     steps_run = 0
@@ -190,25 +190,3 @@ def _load_state(run_dir: RunDir) -> TrainState:
     if not path.exists():
         return TrainState()
     return TrainState(**json.loads(path.read_text()))
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and stops."""
-
-    signal_number: int | None = None
-
-    def __enter__(self) -> _StopFlag:
-        self._previous = {}
-        for number in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[number] = signal.signal(number, self._handle)
-            except ValueError:  # not the main thread: leave signals to whoever owns them
-                pass
-        return self
-
-    def _handle(self, number: int, frame: object) -> None:
-        self.signal_number = number
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)

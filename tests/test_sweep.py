@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,15 +52,27 @@ def test_seeds_make_one_run_per_seed_and_a_sweep_record(tmp_path, mnist_dir, run
 
 
 def test_a_two_by_two_grid_with_two_seeds_makes_eight_members(tmp_path, mnist_dir, runs_dir):
-    result = cli("sweep", tiny(tmp_path, mnist_dir), "--grid", "train.learning_rate=0.05,0.2",
-                 "--grid", "model.tied=true,false", "--seeds", "2", "--runs-dir", runs_dir, "--quiet")
+    result = cli(
+        "sweep",
+        tiny(tmp_path, mnist_dir),
+        "--grid",
+        "train.learning_rate=0.05,0.2",
+        "--grid",
+        "model.tied=true,false",
+        "--seeds",
+        "2",
+        "--runs-dir",
+        runs_dir,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     record = the_sweep(runs_dir)
     runs = runs_in(runs_dir)
     assert len(record["members"]) == 8 and len(runs) == 8
     assert record["grid"] == {"train.learning_rate": ["0.05", "0.2"], "model.tied": ["true", "false"]}
-    points = [(m["grid_point"]["train.learning_rate"], m["grid_point"]["model.tied"], m["seed"])
-              for m in record["members"]]
+    points = [
+        (m["grid_point"]["train.learning_rate"], m["grid_point"]["model.tied"], m["seed"]) for m in record["members"]
+    ]
     assert points == [(lr, tied, seed) for lr in (0.05, 0.2) for tied in (True, False) for seed in (0, 1)]
     for member in record["members"]:
         summary = runs[member["run_id"]]
@@ -71,8 +84,17 @@ def test_a_two_by_two_grid_with_two_seeds_makes_eight_members(tmp_path, mnist_di
 
 
 def test_a_diverging_member_leaves_the_others_completed_and_the_sweep_fails(tmp_path, mnist_dir, runs_dir):
-    result = cli("sweep", tiny(tmp_path, mnist_dir), "--set", "train.optimizer=adam",
-                 "--grid", "train.learning_rate=0.1,1e38,0.2", "--runs-dir", runs_dir, "--quiet")
+    result = cli(
+        "sweep",
+        tiny(tmp_path, mnist_dir),
+        "--set",
+        "train.optimizer=adam",
+        "--grid",
+        "train.learning_rate=0.1,1e38,0.2",
+        "--runs-dir",
+        runs_dir,
+        "--quiet",
+    )
     assert result.exit_code == 1
     record = the_sweep(runs_dir)
     assert [m["status"] for m in record["members"]] == ["completed", "diverged", "completed"]
@@ -85,8 +107,15 @@ def test_a_diverging_member_leaves_the_others_completed_and_the_sweep_fails(tmp_
 
 def test_resume_runs_only_the_members_that_did_not_complete(tmp_path, mnist_dir, runs_dir):
     missing = tmp_path / "data-later"
-    result = cli("sweep", tiny(tmp_path, mnist_dir), "--grid", f"data.path={mnist_dir},{missing}",
-                 "--runs-dir", runs_dir, "--quiet")
+    result = cli(
+        "sweep",
+        tiny(tmp_path, mnist_dir),
+        "--grid",
+        f"data.path={mnist_dir},{missing}",
+        "--runs-dir",
+        runs_dir,
+        "--quiet",
+    )
     assert result.exit_code == 1
     before = the_sweep(runs_dir)
     assert [(m["status"], m["run_id"] is None) for m in before["members"]] == [("completed", False), ("failed", True)]
@@ -142,9 +171,25 @@ def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs
         address = context.address_info["gcs_address"]
         assert address.startswith("127.0.0.1:")
         done = subprocess.run(
-            [sys.executable, "-m", "scopelab", "sweep", tiny(tmp_path, mnist_dir), "--seeds", "2",
-             "--executor", "ray", "--address", address, "--runs-dir", runs_dir, "--quiet"],
-            capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "scopelab",
+                "sweep",
+                tiny(tmp_path, mnist_dir),
+                "--seeds",
+                "2",
+                "--executor",
+                "ray",
+                "--address",
+                address,
+                "--runs-dir",
+                runs_dir,
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     finally:
         ray.shutdown()
@@ -153,3 +198,36 @@ def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs
     assert record["executor"] == "ray" and f"--address {address}" in record["command"]
     assert [m["status"] for m in record["members"]] == ["completed", "completed"]
     assert {summary["status"] for summary in runs_in(runs_dir).values()} == {"completed"}
+
+
+def test_sigint_stops_a_sweep_cleanly_and_resume_finishes_it(tmp_path, mnist_dir, runs_dir):
+    config = write_config(tmp_path / "long.yaml", tiny_autoencoder(mnist_dir, train={"steps": 2000, "log_every": 1000}))
+    command = [sys.executable, "-m", "scopelab", "run", str(config), "--seeds", "3", "--runs-dir", str(runs_dir)]
+    process = subprocess.Popen(
+        command + ["--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    for line in process.stdout:
+        if line.startswith("[1/3] completed"):  # member 2 is starting
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "--resume" in err.strip().splitlines()[-1]
+    record = the_sweep(runs_dir)
+    statuses = [member["status"] for member in record["members"]]
+    # Member 2 stops at a checkpoint if the signal finds it training; if it finds it starting, member 2
+    # either never starts or finishes first. Either way member 3 never starts.
+    assert statuses[0] == "completed" and statuses[1] in ("interrupted", "completed", "pending")
+    assert statuses[2] == "pending"
+    interrupted = [m["run_id"] for m in record["members"] if m["status"] == "interrupted"]
+    result = cli("sweep", "--resume", record["sweep_id"], "--runs-dir", runs_dir, "--quiet")
+    assert result.exit_code == 0, result.output
+    record = the_sweep(runs_dir)
+    assert [member["status"] for member in record["members"]] == ["completed"] * 3
+    for run_id in interrupted:
+        assert summary_of(runs_dir / run_id)["resumed"] == 1  # continued in its own directory
+    assert len(run_dirs(runs_dir)) == 3
