@@ -73,33 +73,27 @@ def run(
     run_dir.write_json("summary.json", summary)
     on_run_dir(run_dir)
 
-    lines: list[str] = _previous_log(run_dir) if request.resume else []
-
-    def on_line(text: str) -> None:
-        lines.append(text)
-        echo(text)
-
     options = TrainOptions(
         config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress
     )
     board = Board(run_dir.tb_dir, experiment.graph)
     started = time.time()
     try:
-        result = train(experiment, run_dir, options, on_line, board.add_row)
+        result = train(experiment, run_dir, options, echo, board.add_row)
         board.add_test(result.state.test_metrics, experiment.phases[-1].steps)
     except Interrupted as stop:
         name = signal.Signals(stop.signal_number).name
-        _finish(run_dir, summary, lines, started, "interrupted", error=f"stopped by {name}")
+        _finish(run_dir, summary, started, "interrupted", error=f"stopped by {name}")
         raise Interrupted(
             stop.signal_number,
             f"run {run_dir.run_id} stopped by {name} after a checkpoint; continue it with: "
             f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
         ) from None
     except Diverged as error:
-        _finish(run_dir, summary, lines, started, "diverged", error=str(error))
+        _finish(run_dir, summary, started, "diverged", error=str(error))
         raise RunFailed(f"run {run_dir.run_id} diverged: {error}; the metrics so far are in {run_dir.path}.") from None
     except BaseException as error:
-        _finish(run_dir, summary, lines, started, "failed", error=f"{type(error).__name__}: {error}")
+        _finish(run_dir, summary, started, "failed", error=f"{type(error).__name__}: {error}")
         raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error
     finally:
         board.close()
@@ -108,18 +102,15 @@ def run(
         steps_per_second=round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None,
         devices=result.devices,
     )
-    _finish(run_dir, summary, lines, started, "completed")
+    _finish(run_dir, summary, started, "completed")
     return run_dir
 
 
-def _finish(
-    run_dir: RunDir, summary: dict, lines: list[str], started: float, status: str, error: str | None = None
-) -> None:
+def _finish(run_dir: RunDir, summary: dict, started: float, status: str, error: str | None = None) -> None:
     summary["wall_seconds"] = round(summary.get("wall_seconds", 0) + time.time() - started, 2)
     summary.update(status=status, ended_at=_now())
     if error:
         summary["error"] = error
-    run_dir.write_text("log.txt", "\n".join(lines) + "\n")
     run_dir.write_json("summary.json", summary)
 
 
@@ -139,11 +130,6 @@ def _resumable_config(run_dir: RunDir) -> Config:
             "stop it first, or resume it once its process is gone."
         )
     return load_config(run_dir.path / "config.yaml")
-
-
-def _previous_log(run_dir: RunDir) -> list[str]:
-    path = run_dir.path / "log.txt"
-    return path.read_text().splitlines() if path.exists() else []
 
 
 def _choose_device(tf, device: str) -> bool:

@@ -35,6 +35,7 @@ class TrainState:
     phase: int = 0
     step: int = 0  # the next step to run in that phase
     rows: list[dict] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # the table as printed, for log.txt
     test_metrics: dict[str, float] = field(default_factory=dict)
     checkpoint: str | None = None
 
@@ -74,6 +75,13 @@ def train(
         initializer = tf1.global_variables_initializer()
     experiment.graph.finalize()  # any op made during training would be a leak: make it an error
     state = _load_state(run_dir)
+
+    def emit(text: str) -> None:
+        """Print a table line and keep log.txt in step with it (lines are rare: every log_every steps)."""
+        state.lines.append(text)
+        run_dir.write_text("log.txt", "\n".join(state.lines) + "\n")
+        on_line(text)
+
     stop = StopRequest()
     total = sum(phase.steps + 1 for phase in experiment.phases)
     done = sum(phase.steps + 1 for phase in experiment.phases[: state.phase]) + state.step
@@ -98,7 +106,7 @@ def train(
             for index in range(state.phase, len(experiment.phases)):
                 phase = experiment.phases[index]
                 if state.step == 0 and phase.title:
-                    on_line(f"{phase.title} :")
+                    emit(f"{phase.title} :")
                 for step in range(state.step, phase.steps + 1):
                     feed = _feed(experiment, *phase.batches.batch(step))
                     _, loss = session.run((phase.train_op, phase.loss), feed)
@@ -111,7 +119,7 @@ def train(
                         state.rows.append(row)
                         run_dir.write_metrics(state.rows)
                         on_row(row)
-                        on_line(_format_row(row))
+                        emit(_format_row(row))
                     state.step = step + 1
                     bar.update(1)
                     if stop.signal_number is not None:
@@ -122,9 +130,9 @@ def train(
                 results = _evaluate(session, experiment, phase.test)
                 state.test_metrics.update(results)
                 for name, value in results.items():
-                    on_line(_format_test(name, value))
+                    emit(_format_test(name, value))
                 if phase.test_note:
-                    on_line(phase.test_note)
+                    emit(phase.test_note)
                 state.phase, state.step = index + 1, 0
                 _save(session, saver, run_dir, state, done)
         finally:
