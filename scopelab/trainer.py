@@ -69,6 +69,8 @@ def train(
         intra_op_parallelism_threads=options.threads,
         inter_op_parallelism_threads=options.threads,
         device_count=None if options.use_gpu else {"GPU": 0},
+        # Take GPU memory as needed, not all of it up front: sweeps run several members on one card.
+        gpu_options=tf1.GPUOptions(allow_growth=True),
     )
     with experiment.graph.as_default():
         saver = tf1.train.Saver(max_to_keep=2)
