@@ -121,10 +121,11 @@ def test_list_shows_configs_and_runs_newest_first(real_runs):
     assert [row[:2] for row in configs] == [
         ["mlp_averaged", "mlp_pair"],
         ["mlp_shared", "mlp_pair"],
+        ["smoke", "autoencoder"],
         ["tied_ae", "autoencoder"],
         ["untied_ae", "autoencoder"],
     ]
-    assert configs[2][2].startswith("Autoencoder 784-625-784, decoder weight tied")
+    assert configs[3][2].startswith("Autoencoder 784-625-784, decoder weight tied")
     runs = table_lines(result.stdout, "run")
     ids = sorted((path.name for path in real_runs.values()), reverse=True)
     assert [row[0] for row in runs] == [run_id[: len(row[0])] for run_id, row in zip(ids, runs)]
@@ -160,7 +161,8 @@ def test_list_sections_and_filters(real_runs, tmp_path):
 def test_list_json_and_csv_carry_the_numbers(real_runs):
     runs_dir = runs_dir_of(real_runs)
     listing = json.loads(cli("list", "--format", "json", "--runs-dir", runs_dir, "--configs-dir", CONFIGS).stdout)
-    assert [config["name"] for config in listing["configs"]] == ["mlp_averaged", "mlp_shared", "tied_ae", "untied_ae"]
+    names = [config["name"] for config in listing["configs"]]
+    assert names == ["mlp_averaged", "mlp_shared", "smoke", "tied_ae", "untied_ae"]
     runs = {run["config"]: run for run in listing["runs"]}
     assert runs["tied"]["run_id"] == real_runs["tied"].name
     assert runs["tied"]["steps"] == {"autoencoder": 30}
