@@ -113,12 +113,15 @@ Config = AutoencoderConfig | MlpPairConfig
 SCHEMAS: dict[str, type] = {"autoencoder": AutoencoderConfig, "mlp_pair": MlpPairConfig}
 
 
-def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Config:
-    """Read a YAML config file, apply `key=value` overrides, and return the validated config."""
+def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), option: str = "--set") -> Config:
+    """Read a YAML config file, apply `key=value` overrides, and return the validated config.
+
+    `option` names where the overrides came from in error messages (`--set`, or a sweep's `--grid`).
+    """
     path = Path(path)
     where = str(path)
     raw = _read_yaml(path)
-    parsed = [_parse_override(text) for text in overrides]
+    parsed = [_parse_override(text, option) for text in overrides]
     experiment = raw.get("experiment")
     for keys, value, _ in parsed:
         if keys == ["experiment"]:
@@ -132,7 +135,7 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         )
     schema = SCHEMAS[experiment]
     for keys, value, text in parsed:
-        _apply_override(raw, schema, keys, value, f"{where}: --set {text}")
+        _apply_override(raw, schema, keys, value, f"{where}: {option} {text}")
     raw.setdefault("name", path.stem)
     config = _convert(raw, schema, "", where)
     _validate(config, where)
@@ -179,11 +182,11 @@ def _read_yaml(path: Path) -> dict:
     return raw
 
 
-def _parse_override(text: str) -> tuple[list[str], Any, str]:
+def _parse_override(text: str, option: str) -> tuple[list[str], Any, str]:
     key, sep, value_text = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise InputError(f"--set {text}: expected KEY=VALUE, e.g. --set train.steps=200.")
+        raise InputError(f"{option} {text}: expected KEY=VALUE, e.g. --set train.steps=200.")
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else None
     except yaml.YAMLError:

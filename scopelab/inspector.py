@@ -153,7 +153,10 @@ def load_target(target: str, overrides: tuple[str, ...], runs_dir: Path) -> tupl
     path = Path(target)
     if path.is_file() or path.suffix in (".yaml", ".yml"):
         return load_config(path, overrides), str(path)
-    run_path = path if path.is_dir() else resolve_run(runs_dir, target).path
+    try:
+        run_path = path if path.is_dir() else resolve_run(runs_dir, target).path
+    except InputError as error:
+        raise InputError(f"'{target}' is neither a config file nor a run: {error}") from None
     config_file = run_path / "config.yaml"
     if not config_file.is_file():
         raise InputError(f"{run_path}: no config.yaml, so this is not a run directory to inspect.")

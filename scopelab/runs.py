@@ -106,6 +106,8 @@ def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
 
 def run_dirs(runs_dir: Path) -> list[RunDir]:
     """Every directory in the runs directory, newest first (by name, which starts with the time)."""
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: the runs directory is a file; expected a directory (--runs-dir).")
     if not runs_dir.is_dir():
         return []
     return [
@@ -120,6 +122,7 @@ def resolve_run(runs_dir: Path, reference: str) -> RunDir:
     if not RUN_ID_PATTERN.match(reference):
         raise InputError(f"'{reference}' is not a run id (letters, digits, '.', '_' and '-' only).")
     if not runs_dir.is_dir():
+        run_dirs(runs_dir)  # a file in the way says so
         raise InputError(f"{runs_dir}: no runs directory, so no run '{reference}'.")
     exact = runs_dir / reference
     if exact.is_dir() and reference != SWEEPS_DIR:

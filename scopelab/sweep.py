@@ -212,7 +212,8 @@ def _create(request: SweepRequest) -> _Sweep:
     points = itertools.product(*([(key, value) for value in values] for key, values in grid.items()))
     for index, (point, seed) in enumerate(itertools.product(points, seeds if seeds is not None else [None])):
         overrides = [f"{key}={value}" for key, value in point] + ([f"train.seed={seed}"] if seed is not None else [])
-        config = load_config(request.config_path, (*request.overrides, *overrides))
+        # The base (file and --set) loaded above, so an error here is in a --grid value.
+        config = load_config(request.config_path, (*request.overrides, *overrides), option="--grid")
         plain = config_to_dict(config)
         members.append(
             {

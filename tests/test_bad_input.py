@@ -283,3 +283,12 @@ def test_debug_shows_the_traceback(tmp_path, runs_dir):
 
     result = CliRunner().invoke(main, ["--debug", "run", str(tmp_path / "none.yaml")])
     assert isinstance(result.exception, InputError)
+
+
+@pytest.mark.parametrize(
+    "command", [["list"], ["compare"], ["compare", "x"], ["run", "--resume", "x"], ["inspect", "x"]]
+)
+def test_commands_reading_runs_refuse_a_runs_dir_that_is_a_file(tmp_path, command):
+    blocker = tmp_path / "runs-file"
+    blocker.write_text("x")
+    assert_clean_error(cli(*command, "--runs-dir", blocker), "the runs directory is a file")

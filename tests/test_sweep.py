@@ -146,7 +146,7 @@ def test_two_jobs_run_every_member_in_its_own_process_with_a_share_of_the_cores(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--grid", "model.tyed=true,false"], "unknown key 'model.tyed'"),
+        (["--grid", "model.tyed=true,false"], "--grid model.tyed=true: unknown key 'model.tyed'"),
         (["--grid", "model.tied"], "expected KEY=V1,V2"),
         (["--grid", "model.tied=true", "--set", "model.tied=false"], "--grid model.tied and --set model.tied"),
         (["--seeds", "0"], "expected a count N"),
