@@ -15,7 +15,7 @@ from scopelab.errors import InputError
 from scopelab.records import SEED_KEY, RunRecord, flatten, read_records
 from scopelab.report import DECIMALS, MISSING, Block, csv_text, fixed, markdown_block, text_block
 from scopelab.runs import RUN_ID_PATTERN, resolve_run
-from scopelab.stats import Difference, Stat, describe, welch_difference
+from scopelab.stats import Difference, Stat, describe, mean_interval, welch_difference
 
 METRIC_NAMES = {
     "test_loss": "test loss",
@@ -208,7 +208,9 @@ class Comparison:
         return list(dict.fromkeys(row.network for row in self.rows if row.kind == "logged"))
 
     def verdicts(self) -> list[str]:
-        return [verdict(self.groups, row) for row in self.rows if row.kind == "test" and row.difference]
+        between = [verdict(self.groups, row) for row in self.rows if row.kind == "test" and row.difference]
+        within = [ensemble_verdict(group) for group in self.groups]
+        return between + [line for line in within if line]
 
 
 def build_comparison(groups: list[Group]) -> Comparison:
@@ -302,6 +304,32 @@ def verdict(groups: list[Group], row: Row) -> str:
     return (
         f"no clear difference between {first} and {second} on {name}: {winner} ahead by {lead:.{places}f} ({interval})"
     )
+
+
+def ensemble_verdict(group: Group) -> str | None:
+    """The article's claim for independent networks: the averaged prediction beats the better of its two
+    networks. Paired within each run (the same two networks), so the spread between runs cancels."""
+    gains = [
+        run.metrics["acc_averaged"] - max(run.metrics["acc_net1"], run.metrics["acc_net2"])
+        for run in group.runs
+        if {"acc_averaged", "acc_net1", "acc_net2"} <= run.metrics.keys()
+    ]
+    if not gains:
+        return None
+    stat = describe(gains)
+    subject = f"{group.label}: the averaged prediction"
+    interval = mean_interval(stat)
+    if interval is None:
+        side = "ahead of" if stat.mean >= 0 else "behind"
+        return f"{subject} is {side} the better single network by {abs(stat.mean):.4f} (n=1: no confidence interval)"
+    low, high = interval
+    places = _ci_decimals(high - low, "acc_averaged")
+    detail = f"(95% CI {low:.{places}f} to {high:.{places}f}, paired over n={stat.n} runs)"
+    if low > 0:
+        return f"{subject} beats the better single network by {stat.mean:.{places}f} {detail}"
+    if high < 0:
+        return f"{subject} trails the better single network by {-stat.mean:.{places}f} {detail}"
+    return f"{subject}: no clear gain over the better single network, {stat.mean:+.{places}f} {detail}"
 
 
 def _ci_decimals(width: float, metric: str) -> int:

@@ -46,6 +46,15 @@ def welch_difference(first: Stat, second: Stat, level: float = 0.95) -> Differen
     return Difference(delta, delta - half, delta + half, df)
 
 
+def mean_interval(stat: Stat, level: float = 0.95) -> tuple[float, float] | None:
+    """The t interval of one group's mean (None for a single value): for paired differences, whose
+    run-to-run spread has already cancelled."""
+    if stat.std is None:
+        return None
+    half = t_quantile(0.5 + level / 2, stat.n - 1) * stat.std / math.sqrt(stat.n)
+    return stat.mean - half, stat.mean + half
+
+
 def t_quantile(p: float, df: float) -> float:
     """The p-quantile (0.5 <= p < 1) of Student's t with df degrees of freedom, df fractional as Welch's is.
     Bisection on the CDF: slow by numerical standards (~60 CDF calls), exact to 1e-9, and no table."""

@@ -538,3 +538,36 @@ def test_each_keeps_runs_apart_and_versions_that_differ_are_shown(tmp_path):
     assert settings["versions.tensorflow"] == ["2.20", "2.21", "2.20"]
     assert "versions.python" not in settings
     assert table_lines(each, "metric") == [["test", "0.500000", "0.600000", "0.400000"]]  # no steps logged
+
+
+def test_averaging_gain_is_paired_within_each_run(tmp_path):
+    runs_dir = tmp_path / "runs"
+    accuracies = [(0.970, 0.975, 0.980), (0.972, 0.968, 0.977), (0.969, 0.974, 0.976)]  # net 1, net 2, averaged
+    for seed, (net1, net2, averaged) in enumerate(accuracies):
+        fake_run(
+            runs_dir,
+            f"20261127-10000{seed}-avg",
+            "avg",
+            seed=seed,
+            test_loss=None,
+            experiment="mlp_pair",
+            metrics={"acc_net1": net1, "acc_net2": net2, "acc_averaged": averaged},
+        )
+    fake_run(
+        runs_dir,
+        "20261127-100009-one",
+        "one",
+        test_loss=None,
+        experiment="mlp_pair",
+        metrics={"acc_net1": 0.97, "acc_net2": 0.971},
+    )  # a second group, so the avg runs pool
+    result = cli("compare", "one", "avg", "--runs-dir", runs_dir, "--format", "json")
+    assert result.exit_code == 0, result.output
+    verdicts = json.loads(result.stdout)["comparisons"][0]["verdicts"]
+    (verdict,) = [line for line in verdicts if "averaged prediction" in line]
+    # By hand: gains over the better network 0.005, 0.005, 0.002; mean 0.004, sd 0.0017321,
+    # t(0.975, 2) = 4.302653, half-width 4.302653 * 0.0017321 / sqrt(3) = 0.0043027.
+    assert verdict == (
+        "avg: the averaged prediction: no clear gain over the better single network, +0.0040 "
+        "(95% CI -0.0003 to 0.0083, paired over n=3 runs)"
+    )
