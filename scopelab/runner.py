@@ -81,11 +81,13 @@ def run(
     try:
         result = train(experiment, run_dir, options, echo, board.add_row)
         board.add_test(result.state.test_metrics, experiment.phases[-1].steps)
-    except Interrupted as stop:
-        name = signal.Signals(stop.signal_number).name
+    except (Interrupted, KeyboardInterrupt) as stop:
+        # KeyboardInterrupt: Ctrl-C before the trainer's own handler was in place (nothing trained yet).
+        number = stop.signal_number if isinstance(stop, Interrupted) else signal.SIGINT
+        name = signal.Signals(number).name
         _finish(run_dir, summary, started, "interrupted", error=f"stopped by {name}")
         raise Interrupted(
-            stop.signal_number,
+            number,
             f"run {run_dir.run_id} stopped by {name} after a checkpoint; continue it with: "
             f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
         ) from None
