@@ -180,3 +180,16 @@ def test_a_run_whose_process_is_alive_is_not_resumed(tmp_path, mnist_dir, runs_d
     (run / "summary.json").write_text("[1, 2]")
     result = cli("run", "--resume", run.name, "--runs-dir", runs_dir)
     assert result.exit_code == 2 and "summary.json is missing or unreadable" in result.stderr
+
+
+def test_ctrl_c_before_training_marks_the_run_interrupted(tmp_path, mnist_dir, runs_dir, monkeypatch):
+    import scopelab.trainer
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scopelab.trainer, "train", interrupted)
+    config = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir))
+    result = cli("run", config, "--runs-dir", runs_dir, "--quiet")
+    assert result.exit_code == 130 and "stopped by SIGINT" in result.stderr
+    assert summary_of(only_run(runs_dir))["status"] == "interrupted"
