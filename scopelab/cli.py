@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
 from scopelab.errors import InputError, Interrupted, RunFailed
-from scopelab.records import LIST_STATUSES
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS
+from scopelab.runs import LIST_STATUSES
 
+RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
 RUNS_DIR = click.option(
-    "--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-    help="Where run directories live.",
+    "--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, envvar=RUNS_DIR_ENV,
+    show_envvar=True, help="Where run directories live.",
 )
+
+
+def _runs_dir_of(ctx: click.Context) -> Path:
+    """The runs directory a command line names so far (for completion, before it is parsed for real)."""
+    return Path(ctx.params.get("runs_dir") or os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def _complete_runs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Run ids and config names (a config name means its latest run)."""
+    from scopelab.runs import run_dirs
+
+    ids = [run.run_id for run in run_dirs(_runs_dir_of(ctx))] if _runs_dir_of(ctx).is_dir() else []
+    return [name for name in [*ids, *_run_config_names(ctx)] if name.startswith(incomplete)]
+
+
+def _complete_run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from scopelab.runs import run_dirs
+
+    runs_dir = _runs_dir_of(ctx)
+    return [run.run_id for run in run_dirs(runs_dir) if run.run_id.startswith(incomplete)] if runs_dir.is_dir() else []
+
+
+def _complete_configs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """The config files on offer and the config names the runs used."""
+    configs_dir = Path(ctx.params.get("configs_dir") or "configs")
+    names = {path.stem for path in configs_dir.glob("*.y*ml")} if configs_dir.is_dir() else set()
+    return sorted(name for name in names | set(_run_config_names(ctx)) if name.startswith(incomplete))
+
+
+def _run_config_names(ctx: click.Context) -> list[str]:
+    from scopelab.runs import read_runs
+
+    runs_dir = _runs_dir_of(ctx)
+    return sorted({run.config_name for run in read_runs(runs_dir) if run.record}) if runs_dir.is_dir() else []
+
+
 SEEDS = click.option(
     "--seeds", metavar="N|S1,S2,...",
     help="Run once per seed: N means seeds 0..N-1, or list them (0,1,2). The runs form a sweep (<runs-dir>/sweeps/).",
@@ -27,6 +66,11 @@ JOBS = click.option(
 
 class _Group(click.Group):
     """Turns scopelab's errors into one line on stderr and a fixed exit code (traceback with --debug)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The command line as typed, for the run's provenance (re-pasteable: shlex-quoted).
+        ctx.meta.setdefault("command", shlex.join(["scopelab", *args]))
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -61,7 +105,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @RUNS_DIR
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
               help="Where to train: the GPU when TensorFlow sees one (auto), or force one.")
-@click.option("--resume", metavar="RUN", help="Continue an interrupted or failed run (id or unique prefix).")
+@click.option("--resume", metavar="RUN", shell_complete=_complete_run_ids,
+              help="Continue an interrupted or failed run (id or unique prefix).")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="TensorFlow threads per pool; 0: every core (with --seeds and --jobs N: cores / N).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -91,7 +136,7 @@ def run(config: Path | None, overrides: tuple[str, ...], runs_dir: Path, device:
         from scopelab.sweep import SweepRequest, run_sweep
 
         request = SweepRequest(config, seeds=seeds, overrides=overrides, runs_dir=runs_dir, jobs=jobs,
-                               threads=threads, device=device, progress=not quiet)
+                               threads=threads, device=device, progress=not quiet, command=_command())
         click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
         return
     if seeds is not None or jobs != 1:
@@ -101,7 +146,7 @@ def run(config: Path | None, overrides: tuple[str, ...], runs_dir: Path, device:
 
         click.echo(describe(str(config) if config else resume, overrides, runs_dir))
         return
-    request = RunRequest(config, overrides, runs_dir, device, resume, threads, progress=not quiet)
+    request = RunRequest(config, overrides, runs_dir, device, resume, threads, progress=not quiet, command=_command())
     run_dir = run_experiment(request, echo=_echo)
     click.echo(f"run directory: {run_dir.path}")
 
@@ -112,13 +157,24 @@ def run(config: Path | None, overrides: tuple[str, ...], runs_dir: Path, device:
               help="Where config files live.")
 @click.option("--configs", "only_configs", is_flag=True, help="Show only the configs.")
 @click.option("--runs", "only_runs", is_flag=True, help="Show only the runs.")
-@click.option("--config", "config_name", metavar="NAME", help="Only the runs (and config) of this config name.")
+@click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs,
+              help="Only the runs (and config) of this config name.")
 @click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
+@click.option("--tag", metavar="TAG", help="Only runs with this tag.")
+@click.option("--sweep", metavar="SWEEP", help="Only the members of this sweep (id or unique prefix).")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N newest runs.")
+@click.option("--sort", metavar="KEY",
+              help="Order by a column (run, config, status, steps, wall, started) or a test metric, best first "
+                   "(test_loss: lowest; acc_averaged: highest).")
+@click.option("--reverse", is_flag=True, help="The other way round.")
+@click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N after sorting.")
+@click.option("--sweeps", "only_sweeps", is_flag=True, help="List the sweeps instead: config, grid, members by status.")
+@click.option("--trash", is_flag=True, help="List the runs in the trash (<runs-dir>/.trash/) instead.")
 @click.option("--format", "fmt", type=click.Choice(LIST_FORMATS), default="table", show_default=True,
               help="csv holds one section: the runs, or the configs with --configs.")
 def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_runs: bool, config_name: str | None,
-                 status: str | None, last: int | None, fmt: str) -> None:
+                 status: str | None, tag: str | None, sweep: str | None, last: int | None, sort: str | None,
+                 reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str) -> None:
     """Show the configs on offer and the runs made, newest first.
 
     A run whose summary is missing or unreadable shows as broken; one still marked running whose
@@ -129,16 +185,166 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
       scopelab list
       scopelab list --runs --status completed --last 5
       scopelab list --config tied_ae --format json
+      scopelab list --runs --sort test_loss --top 3
+      scopelab list --sweeps
     """
-    from scopelab.listing import ListRequest, list_report
+    from scopelab.listing import ListRequest, list_report, sweeps_report
 
+    if only_sweeps:
+        click.echo(sweeps_report(runs_dir, fmt))
+        return
     sections = tuple(name for name, only in (("configs", only_configs), ("runs", only_runs)) if only)
-    request = ListRequest(runs_dir, configs_dir, sections or ("configs", "runs"), config_name, status, last, fmt)
+    if trash or sort or top or tag or sweep:
+        sections = ("runs",)  # these only concern runs
+    request = ListRequest(runs_dir, configs_dir, sections or ("configs", "runs"), config_name, status, last, fmt,
+                          sort, reverse, top, tag, sweep, trash)
     click.echo(list_report(request))
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...")
+@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@RUNS_DIR
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: the whole record as one object.")
+def show(run: str, runs_dir: Path, fmt: str) -> None:
+    """Show one run at a glance: config, overrides, status, metrics, provenance, variables, tags, note.
+
+    RUN is a run id, a unique prefix of one, or a config name (meaning its latest run).
+
+    \b
+    Example:
+      scopelab show tied_ae
+      scopelab show 20261127-101500 --format json
+    """
+    from scopelab.show import show_report
+
+    click.echo(show_report(runs_dir, run, fmt))
+
+
+@main.command()
+@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("tags", nargs=-1, required=True, metavar="TAG...")
+@click.option("--remove", is_flag=True, help="Remove these tags instead of adding them.")
+@RUNS_DIR
+def tag(run: str, tags: tuple[str, ...], remove: bool, runs_dir: Path) -> None:
+    """Add tags to a run (or --remove them); `list --tag TAG` selects by them.
+
+    Tags live in the run's annotations.json, which the training process never writes: a run can be
+    tagged while it trains.
+
+    \b
+    Example:
+      scopelab tag tied_ae baseline article
+      scopelab tag 20261127-101500 baseline --remove
+    """
+    from scopelab.manage import tag as tag_run
+
+    click.echo(tag_run(runs_dir, run, tags, remove))
+
+
+@main.command()
+@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("text", required=False)
+@click.option("--clear", is_flag=True, help="Remove the note.")
+@RUNS_DIR
+def note(run: str, text: str | None, clear: bool, runs_dir: Path) -> None:
+    """Set a run's note (one free text, shown by `show` and `list`), or --clear it.
+
+    \b
+    Example:
+      scopelab note tied_ae "lr 0.1 diverges after 8k steps without clipping"
+      scopelab note tied_ae --clear
+    """
+    from scopelab.manage import note as note_run
+
+    if clear == (text is not None):
+        raise InputError("give the note's TEXT, or --clear to remove it (not both).")
+    click.echo(note_run(runs_dir, run, text))
+
+
+@main.command()
+@click.argument("references", nargs=-1, metavar="[RUN]...", shell_complete=_complete_run_ids)
+@click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
+@click.option("--older-than", metavar="AGE", help="Only runs started longer ago than AGE, e.g. 7d, 12h, 30m.")
+@click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs,
+              help="Only runs of this config name.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@RUNS_DIR
+def rm(references: tuple[str, ...], status: str | None, older_than: str | None, config_name: str | None, yes: bool,
+       runs_dir: Path) -> None:
+    """Move runs to the trash (<runs-dir>/.trash/); `restore` brings them back, `purge` deletes them.
+
+    RUN is a run id or a unique prefix; the filters select among the runs named, or among all runs
+    when none is named. A run whose process is still alive is refused. Asks before moving anything
+    (on a terminal; elsewhere give --yes).
+
+    \b
+    Example:
+      scopelab rm 20261127-101500
+      scopelab rm --status failed --older-than 7d --yes
+    """
+    from scopelab.manage import RemoveRequest, remove, select_for_removal
+
+    chosen = select_for_removal(RemoveRequest(runs_dir, references, status, older_than, config_name))
+    if not chosen:
+        click.echo("no run matches; nothing moved.")
+        return
+    _confirm(f"Move {len(chosen)} run(s) to the trash: {', '.join(run.run_id for run in chosen)}?", yes)
+    remove(runs_dir, chosen, click.echo)
+
+
+@main.command()
+@click.argument("references", nargs=-1, required=True, metavar="RUN...")
+@RUNS_DIR
+def restore(references: tuple[str, ...], runs_dir: Path) -> None:
+    """Move runs back from the trash (`scopelab list --trash` shows what is there).
+
+    \b
+    Example:
+      scopelab restore 20261127-101500
+    """
+    from scopelab.manage import restore as restore_runs
+    from scopelab.manage import select_for_restore
+
+    restore_runs(runs_dir, select_for_restore(runs_dir, references), click.echo)
+
+
+@main.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@RUNS_DIR
+def purge(yes: bool, runs_dir: Path) -> None:
+    """Delete the runs in the trash for good.
+
+    \b
+    Example:
+      scopelab purge --yes
+    """
+    from scopelab.manage import purge as purge_trash
+    from scopelab.manage import trashed
+
+    found = trashed(runs_dir)
+    if not found:
+        click.echo("the trash is empty.")
+        return
+    _confirm(f"Delete {len(found)} run(s) in {runs_dir}/.trash/ for good?", yes)
+    purge_trash(runs_dir, click.echo)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Go on with --yes or when the user says so on a terminal; with no terminal to ask, refuse."""
+    if yes:
+        return
+    if not _interactive():
+        raise InputError("not asking for confirmation without a terminal; add --yes to go ahead.")
+    click.confirm(question, abort=True)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@main.command()
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
 @RUNS_DIR
 @click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table", show_default=True,
               help="markdown pastes into a README; csv and json hold every number.")
@@ -186,7 +392,7 @@ def scopes(fmt: str) -> None:
 
 
 @main.command()
-@click.argument("target", metavar="CONFIG_OR_RUN")
+@click.argument("target", metavar="CONFIG_OR_RUN", shell_complete=_complete_run_ids)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key (repeatable), e.g. --set model.tied=false.")
 @RUNS_DIR
@@ -248,8 +454,12 @@ def sweep(config: Path | None, grid: tuple[str, ...], seeds: str | None, overrid
     from scopelab.sweep import SweepRequest, run_sweep
 
     request = SweepRequest(config, grid, seeds, overrides, runs_dir, resume, executor, jobs, address, threads, device,
-                           progress=not quiet)
+                           progress=not quiet, command=_command())
     click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
+
+
+def _command() -> str:
+    return click.get_current_context().meta["command"]
 
 
 def _echo(text: str) -> None:

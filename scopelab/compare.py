@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
-from scopelab.records import SEED_KEY, RunRecord, flatten, read_records
-from scopelab.report import DECIMALS, MISSING, Block, csv_text, fixed, markdown_block, text_block
-from scopelab.runs import RUN_ID_PATTERN, resolve_run
+from scopelab.report import DECIMALS, MISSING, Block, csv_text, fixed, higher_is_better, markdown_block, text_block
+from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, flatten, read_runs, resolve_run
 from scopelab.stats import Difference, Stat, describe, mean_interval, welch_difference
 
 METRIC_NAMES = {
@@ -45,13 +44,13 @@ class Group:
     """Runs of one config (and grid point), pooled: repeats that differ only in their seed."""
 
     label: str
-    runs: list[RunRecord]  # oldest first
+    runs: list[Run]  # oldest first
 
 
 def compare_report(request: CompareRequest) -> str:
     """The runs side by side (one comparison per experiment kind), in the requested format; with a plot
     file, draws the loss curves too."""
-    records = read_records(request.runs_dir)
+    records = read_runs(request.runs_dir)
     if not records:
         raise InputError(f"no runs in {request.runs_dir}/ yet; make some with: scopelab run configs/tied_ae.yaml")
     if request.references:
@@ -66,43 +65,41 @@ def compare_report(request: CompareRequest) -> str:
     return RENDERERS[request.fmt](comparisons)
 
 
-def _latest_runs(records: list[RunRecord], runs_dir: Path) -> list[list[RunRecord]]:
+def _latest_runs(records: list[Run], runs_dir: Path) -> list[list[Run]]:
     """For each experiment kind, the latest completed run of every config and its repeats; configs in the
     order they were last run (so `run untied_ae; run tied_ae; compare` puts untied first, as the article)."""
     completed = [record for record in records if record.status == "completed"]
     if not completed:
         raise InputError(f"no completed runs in {runs_dir}/ to compare (see: scopelab list --runs-dir {runs_dir}).")
     selections = [_repeats_of_latest(completed, name) for name in dict.fromkeys(r.config_name for r in completed)]
-    by_kind: dict[str, list[RunRecord]] = {}
+    by_kind: dict[str, list[Run]] = {}
     for runs in sorted(selections, key=lambda runs: _finished(runs[-1])):
         by_kind.setdefault(runs[0].experiment, []).extend(runs)
     return [by_kind[kind] for kind in sorted(by_kind)]
 
 
-def _finished(record: RunRecord) -> int:
-    """When the run last wrote its summary, to the nanosecond: run ids only tell the second it started."""
-    return (record.run_dir.path / "summary.json").stat().st_mtime_ns
+def _finished(record: Run) -> int:
+    return record.directory.record_mtime_ns
 
 
-def _repeats_of_latest(completed: list[RunRecord], config_name: str) -> list[RunRecord]:
+def _repeats_of_latest(completed: list[Run], config_name: str) -> list[Run]:
     """The latest completed run of a config with its repeats: the rest of its sweep, or else every completed
     run whose config differs only in the seed. One run per seed (the newest), so a re-run of the same seed
     cannot fake a tight confidence interval."""
     runs = [record for record in completed if record.config_name == config_name]
     latest = runs[0]
-    sweep = latest.summary.get("sweep")
-    if sweep:
-        runs = [record for record in runs if record.summary.get("sweep") == sweep]
+    if latest.sweep:
+        runs = [record for record in runs if record.sweep == latest.sweep]
     else:
         runs = [record for record in runs if _fingerprint(record) == _fingerprint(latest)]
-    newest_per_seed: dict[tuple, RunRecord] = {}
+    newest_per_seed: dict[tuple, Run] = {}
     for record in runs:
         newest_per_seed.setdefault((_fingerprint(record), record.config().get(SEED_KEY)), record)
     return list(reversed(newest_per_seed.values()))  # oldest first: a sweep's members in their order
 
 
-def _referenced_runs(records: list[RunRecord], references: tuple[str, ...], runs_dir: Path) -> list[RunRecord]:
-    chosen: dict[str, RunRecord] = {}
+def _referenced_runs(records: list[Run], references: tuple[str, ...], runs_dir: Path) -> list[Run]:
+    chosen: dict[str, Run] = {}
     kinds: dict[str, list[str]] = {}
     for reference in references:
         for record in _resolve(records, reference, runs_dir):
@@ -118,7 +115,7 @@ def _referenced_runs(records: list[RunRecord], references: tuple[str, ...], runs
     return list(chosen.values())
 
 
-def _resolve(records: list[RunRecord], reference: str, runs_dir: Path) -> list[RunRecord]:
+def _resolve(records: list[Run], reference: str, runs_dir: Path) -> list[Run]:
     """A run id, else a config name (its latest completed run and repeats), else a unique run id prefix."""
     by_id = {record.run_id: record for record in records}
     if reference not in by_id:
@@ -135,7 +132,7 @@ def _resolve(records: list[RunRecord], reference: str, runs_dir: Path) -> list[R
             raise InputError(f"no run or config '{reference}' in {runs_dir}/{_suggestion(reference, names, by_id)}.")
     record = by_id[resolve_run(runs_dir, reference).run_id]
     if record.status == "broken":
-        raise InputError(f"run {record.run_id} is broken ({record.note}); it cannot be compared.")
+        raise InputError(f"run {record.run_id} is broken ({record.reason}); it cannot be compared.")
     return [record]
 
 
@@ -146,12 +143,12 @@ def _suggestion(reference: str, names: set[str], run_ids: dict) -> str:
     return f" (did you mean {' or '.join(repr(candidate) for candidate in close)}?)" if close else ""
 
 
-def _groups(runs: list[RunRecord], each: bool) -> list[Group]:
+def _groups(runs: list[Run], each: bool) -> list[Group]:
     """Pool completed repeats of one config into a group, groups in the order of their first run. When all
     runs fall into one group there is nothing to compare a pool with, so they stay apart (as with --each).
     A run named by id that did not complete stands alone: a sweep member that diverged and was re-run shares
     its sweep, grid point and seed with the re-run, and must not be averaged into it."""
-    pools: dict[tuple, list[RunRecord]] = {}
+    pools: dict[tuple, list[Run]] = {}
     for record in runs:
         alone = each or record.status != "completed"
         key = (record.run_id,) if alone else (record.config_name, _fingerprint(record))
@@ -166,14 +163,14 @@ def _groups(runs: list[RunRecord], each: bool) -> list[Group]:
     ]
 
 
-def _group_label(runs: list[RunRecord]) -> str:
+def _group_label(runs: list[Run]) -> str:
     point = runs[0].grid_point
     if not point:
         return runs[0].config_name
     return f"{runs[0].config_name}[{','.join(f'{key}={_show(value)}' for key, value in point.items())}]"
 
 
-def _fingerprint(record: RunRecord) -> str:
+def _fingerprint(record: Run) -> str:
     """The resolved config apart from its name and seed: runs with equal fingerprints are repeats."""
     config = {key: value for key, value in record.config().items() if key not in UNCOMPARED_KEYS + (SEED_KEY,)}
     return json.dumps(config, sort_keys=True, default=str)
@@ -247,9 +244,9 @@ def _row(
     return Row(kind, network, step, metric, stats, difference)
 
 
-def _read_metrics(record: RunRecord) -> list[dict]:
+def _read_metrics(record: Run) -> list[dict]:
     try:
-        return record.run_dir.read_metrics()
+        return record.directory.read_metrics()
     except FileNotFoundError:
         return []
     except (OSError, ValueError, KeyError, TypeError):
@@ -268,11 +265,12 @@ def _settings_that_differ(groups: list[Group]) -> list[tuple[str, list[str]]]:
     return differing
 
 
-def _settings(record: RunRecord) -> dict[str, Any]:
+def _settings(record: Run) -> dict[str, Any]:
     config = {key: value for key, value in record.config().items() if key not in UNCOMPARED_KEYS}
-    versions = record.summary.get("versions")
-    environment = flatten(versions, "versions") if isinstance(versions, dict) else {}
-    return {**config, **environment, "device": record.summary.get("device", MISSING)}
+    provenance = record.record.provenance
+    versions = {"python": provenance.python, "scopelab": provenance.scopelab, **provenance.packages}
+    environment = flatten({key: value for key, value in versions.items() if value}, "versions")
+    return {**config, **environment, "device": record.record.device or MISSING}
 
 
 def verdict(groups: list[Group], row: Row) -> str:
@@ -284,11 +282,11 @@ def verdict(groups: list[Group], row: Row) -> str:
     name = METRIC_NAMES.get(metric, metric)
     if difference.delta == 0:
         return f"{first} and {second} are equal on {name} ({sizes})"
-    higher_is_better = metric.startswith("acc")
-    second_wins = (difference.delta > 0) == higher_is_better
+    higher = higher_is_better(metric)
+    second_wins = (difference.delta > 0) == higher
     winner, loser = (second, first) if second_wins else (first, second)
     # The interval of the winner's lead: the difference (second - first), turned to point the winner's way.
-    flip = second_wins != higher_is_better
+    flip = second_wins != higher
     lead = -difference.delta if flip else difference.delta
     if difference.low is None:
         amount = fixed(abs(lead), metric)

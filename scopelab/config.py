@@ -151,7 +151,15 @@ def dump_config(config: Config) -> str:
     return yaml.safe_dump(config_to_dict(config), sort_keys=False)
 
 
+def overridden(config: Config, overrides: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The resolved value of each key that KEY=VALUE overrides set, e.g. {"train.learning_rate": 0.1}."""
+    keys = (text.partition("=")[0].strip() for text in overrides)
+    return {key: _plain(_lookup(config, key)) for key in keys}
+
+
 def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return _plain(dataclasses.asdict(value))
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

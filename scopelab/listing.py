@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
-from scopelab.records import RunRecord, is_number, last_steps, read_records
-from scopelab.report import Block, csv_text, fixed, text_block
+from scopelab.report import HIGHER_IS_BETTER, Block, csv_text, fixed, higher_is_better, text_block
+from scopelab.runs import (
+    TRASH_DIR,
+    Run,
+    SweepRecord,
+    is_number,
+    last_steps,
+    read_runs,
+    resolve_sweep,
+    sweep_dirs,
+)
 
 # The one number `list` shows per run, best first: what the article reports for each experiment.
 HEADLINE_METRICS = ("test_loss", "acc_averaged", "acc_net2", "acc_net1")
@@ -26,15 +36,28 @@ RUN_COLUMNS = (
     "short_id",
     "config",
     "experiment",
+    "overrides",
     "status",
+    "reason",
     "steps",
     "metric",
     "value",
     "wall_seconds",
     "started_at",
     "sweep",
+    "tags",
     "note",
 )
+SWEEP_COLUMNS = ("sweep_id", "config", "grid", "seeds", "status", "members", "created_at")
+# --sort KEY for a column: the value it sorts by (ascending; --reverse for descending). Metrics sort best first.
+SORT_COLUMNS: dict[str, Callable[[dict], Any]] = {
+    "run": lambda row: row["run_id"],
+    "config": lambda row: row["config"],
+    "status": lambda row: row["status"],
+    "steps": lambda row: sum((row["steps"] or {}).values()),
+    "wall": lambda row: row["wall_seconds"] if is_number(row["wall_seconds"]) else -1,
+    "started": lambda row: row["started_at"] or "",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,12 @@ class ListRequest:
     status: str | None = None
     last: int | None = None
     fmt: str = "table"  # table | json | csv (csv holds one section: the runs, unless only configs are asked)
+    sort: str | None = None  # a column of SORT_COLUMNS or a test metric
+    reverse: bool = False
+    top: int | None = None
+    tag: str | None = None
+    sweep: str | None = None  # a sweep id or prefix: only its members
+    trash: bool = False  # the runs in <runs-dir>/.trash/ instead
 
 
 def list_report(request: ListRequest) -> str:
@@ -54,7 +83,7 @@ def list_report(request: ListRequest) -> str:
     if "configs" in request.sections:
         sections["configs"] = [row for row in config_rows(request.configs_dir) if request.config in (None, row["name"])]
     if "runs" in request.sections:
-        sections["runs"] = run_rows(request.runs_dir, request.config, request.status, request.last)
+        sections["runs"] = run_rows(request)
     if request.fmt == "json":
         return json.dumps(sections, indent=2)
     if request.fmt == "csv":
@@ -87,34 +116,127 @@ def config_rows(configs_dir: Path) -> list[dict]:
     return rows
 
 
-def run_rows(
-    runs_dir: Path, config: str | None = None, status: str | None = None, last: int | None = None
-) -> list[dict]:
-    """One row per run, newest first: what `list` shows."""
-    records = read_records(runs_dir)
-    short = short_ids([record.run_id for record in records])
-    chosen = [record for record in records if config in (None, record.config_name) and status in (None, record.status)]
-    return [_run_row(record, short[record.run_id]) for record in chosen[:last]]
+def run_rows(request: ListRequest) -> list[dict]:
+    """One row per run that passes the filters: newest first, or sorted by request.sort."""
+    runs = read_runs(request.runs_dir / TRASH_DIR if request.trash else request.runs_dir)
+    short = short_ids([run.run_id for run in runs])
+    sweep = resolve_sweep(request.runs_dir, request.sweep).run_id if request.sweep else None
+    chosen = [
+        run
+        for run in runs
+        if request.config in (None, run.config_name)
+        and request.status in (None, run.status)
+        and sweep in (None, run.sweep)
+        and (request.tag is None or request.tag in run.annotations.tags)
+    ]
+    rows = [_run_row(run, short[run.run_id]) for run in chosen[: request.last]]
+    if request.sort:
+        rows = sort_rows(rows, request.sort, request.reverse)
+    elif request.reverse:
+        rows.reverse()
+    return rows[: request.top]
 
 
-def _run_row(record: RunRecord, short_id: str) -> dict:
-    metrics = record.metrics
+def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
+    """By a column, or by a test metric best first (lower loss, higher accuracy); runs without it go last."""
+    if key in SORT_COLUMNS:
+        return sorted(rows, key=SORT_COLUMNS[key], reverse=reverse)
+    known = set(HIGHER_IS_BETTER) | {name for row in rows for name in row["metrics"]}
+    if key not in known:
+        metrics = ", ".join(sorted(known))
+        raise InputError(
+            f"--sort {key}: no such column or test metric (columns: {', '.join(SORT_COLUMNS)}; metrics: {metrics})."
+        )
+    present = [row for row in rows if key in row["metrics"]]
+    best_first = sorted(present, key=lambda row: row["metrics"][key], reverse=higher_is_better(key))
+    missing = [row for row in rows if key not in row["metrics"]]
+    return (best_first[::-1] if reverse else best_first) + missing
+
+
+def _run_row(run: Run, short_id: str) -> dict:
+    metrics = run.metrics
     headline = next((name for name in HEADLINE_METRICS if name in metrics), None)
-    summary = record.summary
+    record = run.record
+    annotations = run.annotations
     return {
-        "run_id": record.run_id,
+        "run_id": run.run_id,
         "short_id": short_id,
-        "config": record.config_name,
-        "experiment": record.experiment,
-        "status": record.status,
-        "steps": last_steps(record.run_dir),
+        "config": run.config_name,
+        "experiment": run.experiment,
+        "overrides": run.overrides,
+        "status": run.status,
+        "reason": run.reason,
+        "steps": last_steps(run.directory),
         "metric": headline,
         "value": metrics.get(headline) if headline else None,
-        "wall_seconds": summary.get("wall_seconds"),
-        "started_at": summary.get("started_at"),
-        "sweep": summary.get("sweep"),
-        "note": record.note,
+        "metrics": metrics,
+        "wall_seconds": record.wall_seconds if record else None,
+        "started_at": record.started_at if record else None,
+        "sweep": run.sweep,
+        "tags": annotations.tags,
+        "note": annotations.note,
     }
+
+
+def sweep_rows(runs_dir: Path) -> list[dict]:
+    """One row per sweep, newest first: what `list --sweeps` shows (an unreadable sweep.json says so)."""
+    rows = []
+    for directory in sweep_dirs(runs_dir):
+        try:
+            record = directory.read_sweep()
+        except (OSError, ValueError) as error:
+            rows.append({"sweep_id": directory.run_id, "config": "?", "grid": {}, "seeds": None,
+                         "status": "broken", "members": {}, "created_at": None, "reason": str(error)})
+            continue
+        rows.append(_sweep_row(record))
+    return rows
+
+
+def _sweep_row(record: SweepRecord) -> dict:
+    return {
+        "sweep_id": record.sweep_id,
+        "config": record.config_name,
+        "grid": record.grid,
+        "seeds": record.seeds,
+        "status": record.status,
+        "members": record.member_counts(),
+        "created_at": record.created_at,
+    }
+
+
+def sweeps_report(runs_dir: Path, fmt: str) -> str:
+    rows = sweep_rows(runs_dir)
+    if fmt == "json":
+        return json.dumps({"sweeps": rows}, indent=2)
+    if fmt == "csv":
+        return csv_text([_csv_sweep_row(row) for row in rows], SWEEP_COLUMNS)
+    if not rows:
+        return f"sweeps: none yet in {runs_dir}/"
+    cells = [
+        [row["sweep_id"], row["config"], _grid_text(row), row["status"], _counts_text(row["members"]),
+         _when(row["created_at"])]
+        for row in rows
+    ]
+    table = Block(f"sweeps in {runs_dir}/ (newest first)", ["sweep", "config", "grid", "status", "members", "created"],
+                  cells)
+    return "\n".join(text_block(table))
+
+
+def _csv_sweep_row(row: dict) -> dict:
+    return {**row, "grid": _grid_text(row), "seeds": " ".join(map(str, row["seeds"] or [])),
+            "members": _counts_text(row["members"])}
+
+
+def _grid_text(row: dict) -> str:
+    """train.learning_rate=0.03,0.1 x 3 seeds"""
+    parts = [f"{key}={','.join(values)}" for key, values in row["grid"].items()]
+    if row["seeds"]:
+        parts.append(f"{len(row['seeds'])} seeds")
+    return " x ".join(parts)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
 
 
 def short_ids(run_ids: list[str]) -> dict[str, str]:
@@ -142,35 +264,63 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
             [[row["name"], row["experiment"], row["description"]] for row in rows],
         )
         return "\n".join(text_block(table))
+    where = request.runs_dir / TRASH_DIR if request.trash else request.runs_dir
     if not rows:
-        filtered = request.config or request.status
-        return f"runs: none {'match' if filtered else 'yet'} in {request.runs_dir}/"
+        filtered = request.config or request.status or request.tag or request.sweep
+        return f"runs: none {'match' if filtered else 'yet'} in {where}/"
+    order = f"by {request.sort}" if request.sort else "newest first"
+    columns = ["run", "config", "overrides", "status", "steps", "metric", "wall", "started", "tags", "note", "why"]
+    cells = [_run_cells(row) for row in rows]
+    # Columns that only some runs fill (overrides, tags, note, why) are left out when no run does.
+    keep = [index for index, column in enumerate(columns) if column not in OPTIONAL or any(row[index] for row in cells)]
     table = Block(
-        f"runs in {request.runs_dir}/ (newest first)",
-        ["run", "config", "status", "steps", "metric", "wall", "started", "note"],
-        [_run_cells(row) for row in rows],
-        right={3, 5},
+        f"runs in {where}/ ({order})",
+        [columns[index] for index in keep],
+        [[row[index] for index in keep] for row in cells],
+        right={keep.index(columns.index(column)) for column in ("steps", "wall")},
     )
     return "\n".join(text_block(table))
 
 
+OPTIONAL = ("overrides", "tags", "note", "why")
+
+
 def _run_cells(row: dict) -> list[str]:
     metric = f"{HEADLINE_LABELS[row['metric']]} {fixed(row['value'], row['metric'])}" if row["metric"] else ""
-    note = row["note"] if len(row["note"]) <= 60 else row["note"][:57] + "..."
     return [
         row["short_id"],
         row["config"],
+        _clip(overrides_text(row["overrides"]), 40),
         row["status"],
         _steps_text(row["steps"]),
         metric,
-        _duration(row["wall_seconds"]),
+        duration(row["wall_seconds"]),
         _when(row["started_at"]),
-        note,
+        ",".join(row["tags"]),
+        _clip(row["note"], 40),
+        _clip(row["reason"], 60),
     ]
 
 
+def overrides_text(overrides: dict) -> str:
+    """train.learning_rate=0.1 train.seed=2, as --set would take them."""
+    return " ".join(f"{key}={_yaml_scalar(value)}" for key, value in overrides.items())
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())  # a note may hold line breaks; a table cell may not
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _csv_run_row(row: dict) -> dict:
-    return {**row, "steps": _steps_text(row["steps"])}
+    return {**row, "steps": _steps_text(row["steps"]), "overrides": overrides_text(row["overrides"]),
+            "tags": ",".join(row["tags"])}
 
 
 def _steps_text(steps: dict[str, int] | None) -> str:
@@ -180,7 +330,7 @@ def _steps_text(steps: dict[str, int] | None) -> str:
     return "+".join(str(step) for step in steps.values())
 
 
-def _duration(seconds: Any) -> str:
+def duration(seconds: Any) -> str:
     if not is_number(seconds):
         return ""
     if seconds < 60:
@@ -192,5 +342,6 @@ def _duration(seconds: Any) -> str:
 
 
 def _when(stamp: Any) -> str:
-    """2026-11-27T10:15:00+0100 -> 2026-11-27 10:15 (the run's local time, as recorded)."""
+    """2026-11-27T10:15:00+00:00 -> 2026-11-27 10:15 (in the zone recorded: UTC since format version 2)."""
     return f"{stamp[:10]} {stamp[11:16]}" if isinstance(stamp, str) and len(stamp) >= 16 else ""
+

@@ -6,7 +6,7 @@ All input is checked before the run directory is made, so bad input leaves nothi
 from __future__ import annotations
 
 import os
-import platform
+import shlex
 import signal
 import socket
 import sys
@@ -15,13 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scopelab import __version__
-from scopelab.config import Config, dump_config, load_config
+from scopelab.config import Config, dump_config, load_config, overridden
 from scopelab.data import load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.quiet_tf import import_tensorflow
-from scopelab.records import process_gone
-from scopelab.runs import RunDir, create_run_dir, resolve_run
+from scopelab.runs import RunDir, RunRecord, Variable, create_run_dir, process_gone, resolve_run, utc_now
 
 RESUMABLE = ("interrupted", "failed", "running")
 
@@ -35,8 +33,13 @@ class RunRequest:
     resume: str | None = None  # a run id or prefix to continue
     threads: int = 0
     progress: bool = True
-    # Extra keys for summary.json, e.g. the sweep and grid point a run belongs to.
-    summary_extra: dict = field(default_factory=dict)
+    command: str | None = None  # for the record; None: this process's command line
+    # A sweep member: its config_path is the sweep's copy of source_file, with base_overrides applied.
+    source_file: Path | None = None
+    base_overrides: tuple[str, ...] = ()
+    sweep: str | None = None
+    sweep_member: int | None = None
+    grid_point: dict = field(default_factory=dict)
 
 
 def run(
@@ -56,21 +59,26 @@ def run(
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     from scopelab.experiments import build
+    from scopelab.provenance import collect
     from scopelab.tensorboard import Board
     from scopelab.trainer import Diverged, TrainOptions, train
 
     experiment = build(config, mnist)
+    command = request.command or shlex.join(["scopelab", *sys.argv[1:]])
     if run_dir is None:
         run_dir = create_run_dir(request.runs_dir, config.name)
         run_dir.write_text("config.yaml", dump_config(config))
-        summary = _new_summary(run_dir, config, request, experiment.variables(), mnist.source)
+        record = _new_record(run_dir, config, request, experiment, mnist.source)
+        record.provenance = collect(request.source_file or request.config_path, command, tf, use_gpu)
     else:
-        summary = run_dir.read_summary()
-        summary["resumed"] = summary.get("resumed", 0) + 1
-        summary.pop("error", None)
-    summary.update(request.summary_extra)
-    summary.update(status="running", pid=os.getpid(), host=socket.gethostname(), device="gpu" if use_gpu else "cpu")
-    run_dir.write_json("summary.json", summary)
+        record = run_dir.read_record()
+        record.resumed += 1
+        record.error = None
+        record.provenance.resume_commands.append(command)
+    record.threads = request.threads
+    record.status, record.pid, record.host = "running", os.getpid(), socket.gethostname()
+    record.device = "gpu" if use_gpu else "cpu"
+    run_dir.write_record(record)
     on_run_dir(run_dir)
 
     options = TrainOptions(
@@ -85,50 +93,47 @@ def run(
         # KeyboardInterrupt: Ctrl-C before the trainer's own handler was in place (nothing trained yet).
         number = stop.signal_number if isinstance(stop, Interrupted) else signal.SIGINT
         name = signal.Signals(number).name
-        _finish(run_dir, summary, started, "interrupted", error=f"stopped by {name}")
+        _finish(run_dir, record, started, "interrupted", error=f"stopped by {name}")
         raise Interrupted(
             number,
             f"run {run_dir.run_id} stopped by {name} after a checkpoint; continue it with: "
             f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
         ) from None
     except Diverged as error:
-        _finish(run_dir, summary, started, "diverged", error=str(error))
+        _finish(run_dir, record, started, "diverged", error=str(error))
         raise RunFailed(f"run {run_dir.run_id} diverged: {error}; the metrics so far are in {run_dir.path}.") from None
     except BaseException as error:
-        _finish(run_dir, summary, started, "failed", error=f"{type(error).__name__}: {error}")
+        _finish(run_dir, record, started, "failed", error=f"{type(error).__name__}: {error}")
         raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error
     finally:
         board.close()
-    summary.update(
-        metrics=result.state.test_metrics,
-        steps_per_second=round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None,
-        devices=result.devices,
-    )
-    _finish(run_dir, summary, started, "completed")
+    record.metrics = result.state.test_metrics
+    record.steps_per_second = round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None
+    record.devices = result.devices
+    _finish(run_dir, record, started, "completed")
     return run_dir
 
 
-def _finish(run_dir: RunDir, summary: dict, started: float, status: str, error: str | None = None) -> None:
-    summary["wall_seconds"] = round(summary.get("wall_seconds", 0) + time.time() - started, 2)
-    summary.update(status=status, ended_at=_now())
+def _finish(run_dir: RunDir, record: RunRecord, started: float, status: str, error: str | None = None) -> None:
+    record.wall_seconds = round(record.wall_seconds + time.time() - started, 2)
+    record.status, record.ended_at = status, utc_now()
     if error:
-        summary["error"] = error
-    run_dir.write_json("summary.json", summary)
+        record.error = error
+    run_dir.write_record(record)
 
 
 def _resumable_config(run_dir: RunDir) -> Config:
     try:
-        summary = run_dir.read_summary()
-        status = summary["status"]
-    except (OSError, ValueError, TypeError, KeyError):
+        record = run_dir.read_record()
+    except (OSError, ValueError):
         raise InputError(
             f"run {run_dir.run_id}: its summary.json is missing or unreadable, so it cannot be resumed."
         ) from None
-    if status not in RESUMABLE:
-        raise InputError(f"run {run_dir.run_id} is {status}; only an interrupted or failed run can be resumed.")
-    if status == "running" and not process_gone(summary):
+    if record.status not in RESUMABLE:
+        raise InputError(f"run {run_dir.run_id} is {record.status}; only an interrupted or failed run can be resumed.")
+    if record.status == "running" and not process_gone(record.pid, record.host):
         raise InputError(
-            f"run {run_dir.run_id} is still running (pid {summary.get('pid')} on {summary.get('host')}); "
+            f"run {run_dir.run_id} is still running (pid {record.pid} on {record.host}); "
             "stop it first, or resume it once its process is gone."
         )
     return load_config(run_dir.path / "config.yaml")
@@ -142,27 +147,26 @@ def _choose_device(tf, device: str) -> bool:
     return has_gpu and device != "cpu"
 
 
-def _new_summary(run_dir: RunDir, config: Config, request: RunRequest, variables: list[dict], data_source: str) -> dict:
-    import tensorflow as tf
-
-    return {
-        "run_id": run_dir.run_id,
-        "config_name": config.name,
-        "config_file": str(request.config_path),
-        "experiment": config.experiment,
-        "description": config.description,
-        "status": "running",
-        "metrics": {},
-        "seed": config.train.seed,
-        "device_requested": request.device,
-        "data": data_source,
-        "variables": variables,
-        "param_count": sum(variable["parameters"] for variable in variables),
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "scopelab": __version__},
-        "command": " ".join(sys.argv),
-        "started_at": _now(),
-    }
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment, data_source: str) -> RunRecord:
+    variables = [Variable(**variable) for variable in experiment.variables()]
+    overrides = (*request.base_overrides, *request.overrides)
+    source = request.source_file or request.config_path
+    return RunRecord(
+        run_id=run_dir.run_id,
+        config_name=config.name,
+        config_file=str(source) if source else None,
+        experiment=config.experiment,
+        description=config.description,
+        status="running",
+        overrides=overridden(config, overrides),
+        seed=config.train.seed,
+        steps_total={phase.network: phase.steps for phase in experiment.phases},
+        device_requested=request.device,
+        data=data_source,
+        variables=variables,
+        param_count=sum(variable.parameters for variable in variables),
+        sweep=request.sweep,
+        sweep_member=request.sweep_member,
+        grid_point=request.grid_point,
+        started_at=utc_now(),
+    )

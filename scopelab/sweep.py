@@ -16,26 +16,24 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
-from scopelab.config import config_to_dict, dump_config, load_config
+from scopelab.config import dump_config, load_config, overridden
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.runner import RESUMABLE, RunRequest
 from scopelab.runner import run as run_experiment
-from scopelab.runs import RUN_ID_PATTERN, SWEEPS_DIR, RunDir, create_run_dir, run_dirs
+from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
+from scopelab.runs.directory import SWEEP_FILE, RunDir
 from scopelab.signals import StopRequest
-
-SWEEP_FILE = "sweep.json"
 
 
 @dataclass(frozen=True)
@@ -52,15 +50,16 @@ class SweepRequest:
     threads: int = 0  # TensorFlow threads per member; 0: the cores shared out among the jobs
     device: str = "auto"
     progress: bool = True
+    command: str | None = None  # for the record; None: this process's command line
 
 
 @dataclass
 class _Sweep:
     directory: RunDir
-    record: dict
+    record: SweepRecord
 
     def save(self) -> None:
-        self.directory.write_json(SWEEP_FILE, self.record)
+        self.directory.write_sweep(self.record)
 
 
 def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
@@ -71,9 +70,10 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     execute = _executor(request)
     sweep = _reopen(request) if request.resume else _create(request)
     record = sweep.record
-    sweep_id, members = record["sweep_id"], record["members"]
-    todo = [member for member in members if member["status"] != "completed"]
-    record.update(status="running", executor=request.executor, jobs=request.jobs)
+    sweep_id, members = record.sweep_id, record.members
+    todo = [member for member in members if member.status != "completed" and not member.removed]
+    record.status, record.executor, record.jobs = "running", request.executor, request.jobs
+    record.pid, record.host = os.getpid(), socket.gethostname()
     sweep.save()
     done = itertools.count(len(members) - len(todo) + 1)
     echo(f"sweep {sweep_id}: {len(todo)} of {len(members)} members to run")
@@ -90,15 +90,13 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     def on_result(result: dict) -> None:
         member = members[result["member"]]
         _set_run(member, result["run_id"], result["status"])
-        member.pop("error", None)
-        if result["error"]:
-            member["error"] = result["error"]
+        member.error = result["error"]
         if result["status"] == "interrupted" and stop.signal_number is None:
             stop.stop(result.get("signal", signal.SIGINT))  # the trainer's own handler caught the signal
         sweep.save()
         bar.update(1)
         error = f": {result['error']}" if result["error"] else ""
-        echo(f"[{next(done)}/{len(members)}] {result['status']} {result['run_id'] or '-'} {_label(member)}{error}")
+        echo(f"[{next(done)}/{len(members)}] {result['status']} {result['run_id'] or '-'} {member.label}{error}")
 
     try:
         with stop:
@@ -110,9 +108,8 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
         _reconcile(sweep, request.runs_dir)
     completed = _completed(record)
     stopped = stop.signal_number is not None
-    record.update(
-        status="completed" if completed == len(members) else "interrupted" if stopped else "failed", ended_at=_now()
-    )
+    record.status = "completed" if completed == len(members) else "interrupted" if stopped else "failed"
+    record.ended_at, record.pid, record.host = utc_now(), None, None
     sweep.save()
     echo(f"sweep {sweep_id}: {completed} of {len(members)} members completed")
     again = f"scopelab sweep --resume {sweep_id} --runs-dir {request.runs_dir}"
@@ -122,8 +119,8 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     if completed < len(members):
         counts: dict[str, int] = {}
         for member in members:
-            if member["status"] != "completed":
-                counts[member["status"]] = counts.get(member["status"], 0) + 1
+            if member.status != "completed":
+                counts[member.status] = counts.get(member.status, 0) + 1
         kinds = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
         raise RunFailed(
             f"sweep {sweep_id}: {len(members) - completed} of {len(members)} members did not complete "
@@ -132,15 +129,15 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     return sweep.directory
 
 
-def _completed(record: dict) -> int:
-    return sum(member["status"] == "completed" for member in record["members"])
+def _completed(record: SweepRecord) -> int:
+    return sum(member.status == "completed" for member in record.members)
 
 
-def _set_run(member: dict, run_id: str | None, status: str) -> None:
+def _set_run(member: SweepMember, run_id: str | None, status: str) -> None:
     """Record a member's latest run; a run it replaces (one that diverged, say) stays listed."""
-    if member["run_id"] and member["run_id"] != run_id:
-        member.setdefault("previous_runs", []).append(member["run_id"])
-    member.update(run_id=run_id, status=status)
+    if member.run_id and member.run_id != run_id:
+        member.previous_runs.append(member.run_id)
+    member.run_id, member.status = run_id, status
 
 
 def run_member(task: dict) -> dict:
@@ -153,13 +150,12 @@ def run_member(task: dict) -> dict:
         task["resume"],
         task["threads"],
         progress=False,
-        summary_extra={
-            "sweep": task["sweep"],
-            "sweep_member": task["member"],
-            "grid_point": task["grid_point"],
-            "command": task["command"],
-            "threads": task["threads"],
-        },
+        command=task["command"],
+        source_file=Path(task["source_file"]) if task["source_file"] else None,
+        base_overrides=tuple(task["base_overrides"]),
+        sweep=task["sweep"],
+        sweep_member=task["member"],
+        grid_point=task["grid_point"],
     )
     made: list[RunDir] = []
     result = {"member": task["member"], "run_id": task["resume"], "status": "completed", "error": None}
@@ -173,7 +169,7 @@ def run_member(task: dict) -> dict:
         result.update(status="failed", error=f"{type(error).__name__}: {error}")
     if made:
         result["run_id"] = made[0].run_id
-        status = made[0].read_summary().get("status")
+        status = made[0].read_record().status
         if result["status"] == "failed" and status in ("diverged", "interrupted"):
             result["status"] = status  # the run's summary tells a divergence from a crash
     return result
@@ -184,11 +180,11 @@ def _member_runs(runs_dir: Path, sweep_id: str) -> dict[int, tuple[str, str]]:
     found: dict[int, tuple[str, str]] = {}
     for run in run_dirs(runs_dir):  # newest first
         try:
-            summary = run.read_summary()
+            record = run.read_record()
         except (OSError, ValueError):
             continue
-        if summary.get("sweep") == sweep_id and isinstance(summary.get("sweep_member"), int):
-            found.setdefault(summary["sweep_member"], (run.run_id, summary.get("status", "failed")))
+        if record.sweep == sweep_id and record.sweep_member is not None:
+            found.setdefault(record.sweep_member, (run.run_id, record.status))
     return found
 
 
@@ -214,34 +210,22 @@ def _create(request: SweepRequest) -> _Sweep:
         overrides = [f"{key}={value}" for key, value in point] + ([f"train.seed={seed}"] if seed is not None else [])
         # The base (file and --set) loaded above, so an error here is in a --grid value.
         config = load_config(request.config_path, (*request.overrides, *overrides), option="--grid")
-        plain = config_to_dict(config)
-        members.append(
-            {
-                "index": index,
-                "grid_point": {key: _value_at(plain, key) for key, _ in point},
-                "seed": config.train.seed,
-                "overrides": overrides,
-                "run_id": None,
-                "status": "pending",
-            }
-        )
-    directory = create_run_dir(request.runs_dir / SWEEPS_DIR, base.name)
+        grid_point = overridden(config, [f"{key}={value}" for key, value in point])
+        members.append(SweepMember(index, grid_point, config.train.seed, overrides))
+    directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
     directory.write_text("config.yaml", dump_config(base))
-    sweep = _Sweep(
-        directory,
-        {
-            "sweep_id": directory.run_id,
-            "config_name": base.name,
-            "config_file": str(request.config_path),
-            "overrides": list(request.overrides),
-            "grid": grid,
-            "seeds": seeds,
-            "command": shlex.join(sys.argv),
-            "created_at": _now(),
-            "status": "pending",
-            "members": members,
-        },
+    record = SweepRecord(
+        sweep_id=directory.run_id,
+        config_name=base.name,
+        config_file=str(request.config_path),
+        overrides=list(request.overrides),
+        grid=grid,
+        seeds=seeds,
+        command=_command(request),
+        created_at=utc_now(),
+        members=members,
     )
+    sweep = _Sweep(directory, record)
     sweep.save()
     return sweep
 
@@ -249,42 +233,28 @@ def _create(request: SweepRequest) -> _Sweep:
 def _reopen(request: SweepRequest) -> _Sweep:
     if request.config_path or request.grid or request.seeds or request.overrides:
         raise InputError("--resume finishes a sweep as it was defined: give no CONFIG, --grid, --seeds or --set.")
-    directory = _resolve_sweep(request.runs_dir, request.resume)
+    directory = resolve_sweep(request.runs_dir, request.resume)
     try:
-        record = json.loads((directory.path / SWEEP_FILE).read_text(encoding="utf-8"))
+        record = directory.read_sweep()
     except (OSError, ValueError):
         raise InputError(f"sweep {directory.run_id}: its {SWEEP_FILE} is missing or unreadable.") from None
     sweep = _Sweep(directory, record)
     _reconcile(sweep, request.runs_dir)
-    record["resumed"] = record.get("resumed", 0) + 1
-    record["resume_command"] = shlex.join(sys.argv)
+    record.resumed += 1
+    record.resume_commands.append(_command(request))
     return sweep
+
+
+def _command(request: SweepRequest) -> str:
+    return request.command or shlex.join(["scopelab", *sys.argv[1:]])
 
 
 def _reconcile(sweep: _Sweep, runs_dir: Path) -> None:
     """Take each unfinished member's status from its newest run: a killed sweep may not have recorded it."""
-    runs = _member_runs(runs_dir, sweep.record["sweep_id"])
-    for member in sweep.record["members"]:
-        if member["status"] != "completed" and member["index"] in runs:
-            _set_run(member, *runs[member["index"]])
-
-
-def _resolve_sweep(runs_dir: Path, reference: str) -> RunDir:
-    """A sweep by full id or unique prefix, under <runs-dir>/sweeps/."""
-    sweeps_dir = runs_dir / SWEEPS_DIR
-    if not RUN_ID_PATTERN.match(reference):
-        raise InputError(f"'{reference}' is not a sweep id (letters, digits, '.', '_' and '-' only).")
-    matches = [RunDir(path) for path in sorted(sweeps_dir.glob(f"{reference}*")) if (path / SWEEP_FILE).is_file()]
-    exact = [sweep for sweep in matches if sweep.run_id == reference]
-    if exact:
-        return exact[0]
-    if not matches:
-        raise InputError(f"no sweep '{reference}' in {sweeps_dir}.")
-    if len(matches) > 1:
-        raise InputError(
-            f"sweep '{reference}' is ambiguous in {sweeps_dir}: {', '.join(sweep.run_id for sweep in matches[:5])}."
-        )
-    return matches[0]
+    runs = _member_runs(runs_dir, sweep.record.sweep_id)
+    for member in sweep.record.members:
+        if member.status != "completed" and not member.removed and member.index in runs:
+            _set_run(member, *runs[member.index])
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -322,47 +292,29 @@ def _parse_grid(items: tuple[str, ...]) -> dict[str, list[str]]:
     return grid
 
 
-def _value_at(plain: dict, dotted: str) -> Any:
-    """The resolved (typed) value of a key such as `train.learning_rate` or `networks.0.steps`."""
-    value: Any = plain
-    for key in dotted.split("."):
-        value = value[int(key)] if isinstance(value, list) else value[key]
-    return value
-
-
-def _task(sweep: _Sweep, member: dict, request: SweepRequest) -> dict:
+def _task(sweep: _Sweep, member: SweepMember, request: SweepRequest) -> dict:
     """What a worker needs to run a member: plain JSON, so it crosses process and machine boundaries."""
     config = (sweep.directory.path / "config.yaml").resolve()
     runs_dir = request.runs_dir.resolve()
     # A run stopped part way continues from its checkpoint; one that diverged or never started runs anew.
-    resume = member["run_id"] if member.get("run_id") and member["status"] in RESUMABLE else None
+    resume = member.run_id if member.run_id and member.status in RESUMABLE else None
     command = ["scopelab", "run", str(config)]
-    for override in member["overrides"]:
+    for override in member.overrides:
         command += ["--set", override]
     return {
-        "sweep": sweep.record["sweep_id"],
-        "member": member["index"],
+        "sweep": sweep.record.sweep_id,
+        "member": member.index,
         "config": str(config),
-        "overrides": [] if resume else member["overrides"],
+        "source_file": sweep.record.config_file,
+        "base_overrides": sweep.record.overrides,
+        "overrides": [] if resume else member.overrides,
         "resume": resume,
         "runs_dir": str(runs_dir),
         "device": request.device,
         "threads": request.threads,
-        "grid_point": member["grid_point"],
+        "grid_point": member.grid_point,
         "command": shlex.join([*command, "--runs-dir", str(runs_dir)]),
     }
-
-
-def _label(member: dict) -> str:
-    parts = [f"{key}={value}" for key, value in member["grid_point"].items()]
-    return " ".join([*parts, f"seed={member['seed']}"])
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-# --- executors --------------------------------------------------------------------------------------
 
 
 def _executor(request: SweepRequest) -> Callable[..., None]:

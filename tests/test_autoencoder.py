@@ -38,7 +38,7 @@ def test_run_completes_with_a_full_run_directory(tmp_path, mnist_dir, runs_dir):
     test_loss = summary["metrics"]["test_loss"]
     assert 0 < test_loss < 1 and f"{test_loss:.6f}" in lines[4]
     assert summary["device"] == "cpu" and summary["seed"] == 0
-    assert set(summary["versions"]) == {"python", "tensorflow", "scopelab"}
+    assert summary["provenance"]["python"] and "tensorflow" in summary["provenance"]["packages"]
     assert summary["wall_seconds"] > 0 and summary["steps_per_second"] > 0
     assert summary["param_count"] == 784 * 32 + 32 + 784
     with open(run / "metrics.csv") as handle:

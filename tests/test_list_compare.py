@@ -197,15 +197,15 @@ def test_list_shows_broken_and_stale_runs_without_crashing(runs_copy):
     result = cli("list", "--runs", "--format", "json", "--runs-dir", runs_copy)
     assert result.exit_code == 0, result.output
     runs = {run["run_id"][16:]: run for run in json.loads(result.stdout)["runs"]}
-    assert runs["nosummary"]["status"] == "broken" and runs["nosummary"]["note"] == "no summary.json"
+    assert runs["nosummary"]["status"] == "broken" and runs["nosummary"]["reason"] == "no summary.json"
     assert runs["nosummary"]["config"] == "nosummary"
-    assert runs["halfwritten"]["status"] == "broken" and "not valid JSON" in runs["halfwritten"]["note"]
-    assert runs["nostatus"]["status"] == "broken" and "no valid status" in runs["nostatus"]["note"]
-    assert runs["killedwrite"]["status"] == "broken" and "write was interrupted" in runs["killedwrite"]["note"]
-    assert runs["stale"]["status"] == "stale" and str(finished.pid) in runs["stale"]["note"]
+    assert runs["halfwritten"]["status"] == "broken" and "not valid JSON" in runs["halfwritten"]["reason"]
+    assert runs["nostatus"]["status"] == "broken" and "not a mapping" in runs["nostatus"]["reason"]
+    assert runs["killedwrite"]["status"] == "broken" and "write was interrupted" in runs["killedwrite"]["reason"]
+    assert runs["stale"]["status"] == "stale" and str(finished.pid) in runs["stale"]["reason"]
     assert runs["alive"]["status"] == "running"
     assert runs["elsewhere"]["status"] == "running"  # another host's process cannot be checked from here
-    assert runs["failed"]["status"] == "failed" and runs["failed"]["note"] == "RuntimeError: out of memory"
+    assert runs["failed"]["status"] == "failed" and runs["failed"]["reason"] == "RuntimeError: out of memory"
     table = cli("list", "--runs", "--status", "broken", "--runs-dir", runs_copy).stdout
     assert [row[2] for row in table_lines(table, "run")] == ["broken"] * 4
     stale = table_lines(cli("list", "--runs", "--status", "stale", "--runs-dir", runs_copy).stdout, "run")

@@ -1,9 +1,13 @@
-"""The run directory: create it (atomically, never two runs in one), write files atomically, read back.
+"""The run directory: create it (atomically, never two runs in one), write files atomically, read back,
+and find runs by id or prefix.
 
 runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/
-    config.yaml   the resolved config        metrics.csv  network, step, loss, accuracy
-    summary.json  status, metrics, variables  log.txt     the article-style table as printed
-    ckpt/         the latest checkpoint       tb/         TensorBoard events
+    config.yaml       the resolved config        metrics.csv  network, step, loss, accuracy
+    summary.json      RunRecord (the run writes it)          log.txt  the article-style table as printed
+    annotations.json  tags and note (only the user writes it)
+    ckpt/             the latest checkpoint      tb/          TensorBoard events
+runs/sweeps/<sweep-id>/sweep.json   SweepRecord
+runs/.trash/<run-id>/               runs moved there by `scopelab rm`
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.runs.record import Annotations, RunRecord, SweepRecord
 
 METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SWEEPS_DIR = "sweeps"  # runs/sweeps/ holds sweep records (scopelab.sweep), not runs
+TRASH_DIR = ".trash"
+SUMMARY_FILE = "summary.json"
+ANNOTATIONS_FILE = "annotations.json"
+SWEEP_FILE = "sweep.json"
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,34 @@ class RunDir:
             writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in METRIC_COLUMNS})
         self.write_text("metrics.csv", buffer.getvalue())
 
-    def read_summary(self) -> dict:
-        return json.loads((self.path / "summary.json").read_text(encoding="utf-8"))
+    def read_record(self) -> RunRecord:
+        """summary.json; OSError when unreadable, ValueError (RecordError) when not a record."""
+        return RunRecord.from_json(json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8")))
+
+    def write_record(self, record: RunRecord) -> None:
+        self.write_json(SUMMARY_FILE, record.to_json())
+
+    def read_annotations(self) -> Annotations:
+        """The user's tags and note; none when the file is missing."""
+        try:
+            text = (self.path / ANNOTATIONS_FILE).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Annotations()
+        return Annotations.from_json(json.loads(text))
+
+    def write_annotations(self, annotations: Annotations) -> None:
+        self.write_json(ANNOTATIONS_FILE, annotations.to_json())
+
+    def read_sweep(self) -> SweepRecord:
+        return SweepRecord.from_json(json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8")))
+
+    def write_sweep(self, record: SweepRecord) -> None:
+        self.write_json(SWEEP_FILE, record.to_json())
+
+    @property
+    def record_mtime_ns(self) -> int:
+        """When the run last wrote its summary, to the nanosecond (run ids only tell the second it started)."""
+        return (self.path / SUMMARY_FILE).stat().st_mtime_ns
 
     def read_metrics(self) -> list[dict]:
         with open(self.path / "metrics.csv", encoding="utf-8", newline="") as handle:
@@ -134,4 +169,32 @@ def resolve_run(runs_dir: Path, reference: str) -> RunDir:
         names = ", ".join(run.run_id for run in matches[:5])
         names += f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         raise InputError(f"run '{reference}' is ambiguous in {runs_dir}: {len(matches)} runs match: {names}.")
+    return matches[0]
+
+
+def sweeps_dir(runs_dir: Path) -> Path:
+    return runs_dir / SWEEPS_DIR
+
+
+def sweep_dirs(runs_dir: Path) -> list[RunDir]:
+    """Every sweep directory (one with a sweep.json), newest first."""
+    found = sweeps_dir(runs_dir)
+    if not found.is_dir():
+        return []
+    return [RunDir(path) for path in sorted(found.iterdir(), reverse=True) if (path / SWEEP_FILE).is_file()]
+
+
+def resolve_sweep(runs_dir: Path, reference: str) -> RunDir:
+    """A sweep by full id or unique prefix, under <runs-dir>/sweeps/."""
+    if not RUN_ID_PATTERN.match(reference):
+        raise InputError(f"'{reference}' is not a sweep id (letters, digits, '.', '_' and '-' only).")
+    matches = [sweep for sweep in sweep_dirs(runs_dir) if sweep.run_id.startswith(reference)]
+    exact = [sweep for sweep in matches if sweep.run_id == reference]
+    if exact:
+        return exact[0]
+    if not matches:
+        raise InputError(f"no sweep '{reference}' in {sweeps_dir(runs_dir)}.")
+    if len(matches) > 1:
+        names = ", ".join(sweep.run_id for sweep in matches[:5])
+        raise InputError(f"sweep '{reference}' is ambiguous in {sweeps_dir(runs_dir)}: {names}.")
     return matches[0]

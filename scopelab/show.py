@@ -1,0 +1,142 @@
+"""`scopelab show`: one run at a glance (text), or its whole record as one JSON object."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scopelab.listing import HEADLINE_LABELS, duration, overrides_text
+from scopelab.report import Block, fixed, text_block
+from scopelab.runs import Run, find_run, last_steps
+
+
+def show_report(runs_dir: Path, reference: str, fmt: str) -> str:
+    run = find_run(runs_dir, reference)
+    return json.dumps(show_json(run), indent=2) if fmt == "json" else show_text(run, runs_dir)
+
+
+def show_json(run: Run) -> dict:
+    """The record as stored, plus what `list` works out (status, reason, steps), the annotations and the
+    config's file under `config`."""
+    record = run.record.to_json() if run.record else {}
+    annotations = run.annotations
+    return {
+        **record,
+        "id": run.run_id,
+        "status": run.status,
+        "reason": run.reason,
+        "config": {"name": run.config_name, "file": run.record.config_file if run.record else None},
+        "overrides": run.overrides,
+        "test_metrics": run.metrics,
+        "steps": last_steps(run.directory),
+        "tags": annotations.tags,
+        "note": annotations.note,
+        "provenance": record.get("provenance"),
+        "path": str(run.directory.path),
+    }
+
+
+def show_text(run: Run, runs_dir: Path) -> str:
+    record = run.record
+    lines = [("run", run.run_id)]
+    if record is None:
+        lines.append(("status", f"{run.status}: {run.reason}"))
+        return _aligned(lines)
+    source = f" ({record.config_file})" if record.config_file else ""
+    lines += [
+        ("config", f"{record.config_name}{source}, experiment {record.experiment}"),
+        ("overrides", overrides_text(record.overrides) or "none"),
+        ("status", f"{run.status}: {run.reason}" if run.reason else run.status),
+        ("steps", _steps(run)),
+    ]
+    for name, value in run.metrics.items():
+        lines.append((f"test {HEADLINE_LABELS.get(name, name)}", fixed(value, name)))
+    speed = f", {record.steps_per_second} steps/s" if record.steps_per_second else ""
+    resumed = f", resumed {record.resumed}x" if record.resumed else ""
+    lines += [
+        ("time", f"{record.started_at or '?'} to {record.ended_at or '...'} ({duration(record.wall_seconds)}{speed}"
+                 f"{resumed})"),
+        ("device", f"{record.device or '?'} (asked: {record.device_requested}), {record.threads or 'all'} threads"),
+        ("host", f"{record.host or '?'} pid {record.pid or '?'}"),
+        ("data", record.data or "?"),
+    ]
+    if record.sweep:
+        lines.append(("sweep", f"{record.sweep} member {record.sweep_member}"))
+    annotations = run.annotations
+    lines += [("tags", ", ".join(annotations.tags) or "none"), ("note", annotations.note or "none")]
+    lines += _provenance_lines(run)
+    parts = [_aligned(lines)]
+    if record.variables:
+        parts.append(_variables(run))
+    return "\n\n".join(parts)
+
+
+def _steps(run: Run) -> str:
+    reached = last_steps(run.directory)
+    if reached is None:
+        return "? (metrics.csv unreadable)"
+    total = run.record.steps_total if run.record else {}
+    networks = list(dict.fromkeys([*total, *reached]))
+    parts = [
+        f"{network} {reached.get(network, 0)}" + (f" of {total[network]}" if network in total else "")
+        for network in networks
+    ]
+    return ", ".join(parts) or "none logged"
+
+
+def _provenance_lines(run: Run) -> list[tuple[str, str]]:
+    provenance = run.record.provenance
+    git = provenance.git
+    git_text = (
+        f"{git.get('commit') or 'no commit'} on {git.get('branch') or 'detached HEAD'}"
+        + (", uncommitted changes" if git.get("dirty") else "")
+        if git
+        else "none (the config is not in a git repository)"
+    )
+    packages = ", ".join(f"{name} {version}" for name, version in provenance.packages.items())
+    build = provenance.tensorflow_build
+    cuda = f"CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}" if build.get("cuda_version") else ""
+    machine = provenance.machine
+    memory = machine.get("memory_bytes")
+    machine_text = ", ".join(
+        part
+        for part in (
+            machine.get("cpu"),
+            f"{machine['cores']} cores" if machine.get("cores") else "",
+            f"{memory / 2**30:.1f} GiB" if isinstance(memory, int) else "",
+            ", ".join(machine.get("gpus") or []),
+        )
+        if part
+    )
+    lines = [("command", provenance.command or "?")]
+    lines += [("resumed by", command) for command in provenance.resume_commands]
+    lines += [
+        ("git", git_text),
+        ("python", f"{provenance.python or '?'}, scopelab {provenance.scopelab or '?'}"),
+        ("packages", packages or "?"),
+    ]
+    if cuda:
+        lines.append(("tf build", cuda))
+    lines.append(("machine", machine_text or "?"))
+    lines.append(("env", " ".join(f"{name}={value}" for name, value in provenance.env.items()) or "none set"))
+    return lines
+
+
+def _variables(run: Run) -> str:
+    rows = [
+        [
+            variable.name,
+            "x".join(str(size) for size in variable.shape),
+            f"{variable.parameters:,}",
+            ", ".join(variable.used_by),
+            "shared" if variable.shared else "",
+        ]
+        for variable in run.record.variables
+    ]
+    title = f"variables ({run.record.param_count:,} parameters)"
+    return "\n".join(text_block(Block(title, ["name", "shape", "parameters", "used by", ""], rows, right={2})))
+
+
+def _aligned(lines: list[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(f"{label.ljust(width)}  {value}".rstrip() for label, value in lines)
