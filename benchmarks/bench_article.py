@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from scopelab.config import load_config
+from scopelab.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["tied_ae", "untied_ae", "mlp_shared", "mlp_averaged"]
@@ -71,9 +72,9 @@ def run_config(name: str, args: argparse.Namespace, runs_dir: Path) -> dict:
     if process.returncode != 0 or not run_line:
         row["error"] = output.strip().splitlines()[-5:]
         return row
-    summary = json.loads((Path(run_line[-1].removeprefix("run directory: ")) / "summary.json").read_text())
-    row.update(run_id=summary["run_id"], status=summary["status"], train_steps_per_second=summary["steps_per_second"],
-               run_wall_seconds=summary["wall_seconds"], device=summary.get("device"), metrics=summary["metrics"])
+    record = RunDir(Path(run_line[-1].removeprefix("run directory: "))).read_record()
+    row.update(run_id=record.run_id, status=record.status, train_steps_per_second=record.steps_per_second,
+               run_wall_seconds=record.wall_seconds, device=record.device, metrics=record.metrics)
     return row
 
 

@@ -1,11 +1,13 @@
 """How fast `scopelab list` and `compare` answer over 1,000 run directories, and `scopelab --help`.
 
-Makes 1,000 fake but complete run directories in a temporary directory (summary.json with the real
-variables list, an 11-row metrics.csv, config.yaml): 250 seeds of each of the article's four configs,
-plus a few broken and stale ones. Then times, each as the median of --repeats:
+Makes 1,000 fake but complete run directories in a temporary directory (summary.json written through
+scopelab.runs.RunRecord with a variables list and a provenance of the real size, an 11-row metrics.csv,
+config.yaml, and tags and a note on every tenth run): 250 seeds of each of the article's four configs,
+plus a few broken ones. Then times, each as the median of --repeats:
 
 - `scopelab list` in a fresh process (what a user waits for: interpreter start, imports, listing),
-- the listing itself in this process (report.list_report, no start-up),
+- `scopelab list --sort test_loss --top 10` and `scopelab show` in a fresh process,
+- the listing itself in this process (listing.list_report, no start-up),
 - `scopelab compare` in a fresh process (pools the 250 seeds of each config: reads every config.yaml),
 - `scopelab --help` in a fresh process.
 
@@ -16,7 +18,6 @@ plus a few broken and stale ones. Then times, each as the median of --repeats:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
@@ -32,6 +33,7 @@ import yaml
 
 from scopelab.config import config_to_dict, load_config
 from scopelab.listing import ListRequest, list_report
+from scopelab.runs import Annotations, Provenance, RunDir, RunRecord, Variable
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("untied_ae", "tied_ae", "mlp_shared", "mlp_averaged")
@@ -51,7 +53,9 @@ def make_runs(runs_dir: Path, count: int) -> None:
         config = {**resolved[name], "train": {**resolved[name]["train"], "seed": seed}}
         (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         (run / "metrics.csv").write_text(_metrics(name, rng))
-        (run / "summary.json").write_text(json.dumps(_summary(run.name, name, seed, rng), indent=2))
+        RunDir(run).write_record(_record(run.name, name, seed, rng))
+        if index % 10 == 0:
+            RunDir(run).write_annotations(Annotations(["bench", f"group{index % 7}"], "a note of a few words"))
     for index in range(3):  # a few that list must survive
         (runs_dir / f"20300101-00000{index}-broken").mkdir()
     (runs_dir / "20300101-000009-junk").mkdir()
@@ -68,7 +72,7 @@ def _metrics(name: str, rng: random.Random) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _summary(run_id: str, name: str, seed: int, rng: random.Random) -> dict:
+def _record(run_id: str, name: str, seed: int, rng: random.Random) -> RunRecord:
     autoencoder = name.endswith("_ae")
     metrics = (
         {"test_loss": rng.uniform(0.14, 0.19)}
@@ -77,35 +81,39 @@ def _summary(run_id: str, name: str, seed: int, rng: random.Random) -> dict:
     )
     if name == "mlp_averaged":
         metrics["acc_averaged"] = rng.uniform(0.978, 0.983)
-    variables = [
-        {
-            "name": f"scope/var{i}",
-            "shape": [784, 625],
-            "parameters": 490_000,
-            "scope": "scope",
-            "used_by": ["net1"],
-            "shared": False,
-        }
-        for i in range(6)
-    ]
-    return {
-        "run_id": run_id,
-        "config_name": name,
-        "experiment": "autoencoder" if autoencoder else "mlp_pair",
-        "status": "completed",
-        "metrics": metrics,
-        "seed": seed,
-        "variables": variables,
-        "param_count": 2_000_000,
-        "versions": {"python": "3.12.3", "tensorflow": "2.20.0", "scopelab": "0.1.0"},
-        "device": "cpu",
-        "pid": 1,
-        "host": "bench",
-        "wall_seconds": rng.uniform(60, 200),
-        "steps_per_second": 120.0,
-        "started_at": "2026-11-27T10:15:00+0000",
-        "ended_at": "2026-11-27T10:17:00+0000",
-    }
+    variables = [Variable(f"scope/var{i}", [784, 625], 490_000, "scope", ["net1"], False) for i in range(6)]
+    provenance = Provenance(
+        command=f"scopelab run configs/{name}.yaml --set train.seed={seed}",
+        git={"commit": "0" * 40, "branch": "main", "dirty": False},
+        python="3.11.7",
+        scopelab="0.2.0",
+        packages={"tensorflow": "2.21.0", "numpy": "2.1.3", "click": "8.1.8", "PyYAML": "6.0.2", "tqdm": "4.67.1"},
+        tensorflow_build={"is_cuda_build": False, "is_rocm_build": False, "cpu_compiler": "clang 18"},
+        machine={"system": "Linux-6.8-x86_64", "cpu": "Some CPU @ 2.0GHz", "cores": 2, "memory_bytes": 8 << 30,
+                 "gpus": []},
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    return RunRecord(
+        run_id=run_id,
+        config_name=name,
+        config_file=f"configs/{name}.yaml",
+        experiment="autoencoder" if autoencoder else "mlp_pair",
+        status="completed",
+        overrides={"train.seed": seed},
+        seed=seed,
+        metrics=metrics,
+        steps_total={"autoencoder": 10_000} if autoencoder else {"net1": 5000, "net2": 5000},
+        variables=variables,
+        param_count=2_000_000,
+        device="cpu",
+        pid=1,
+        host="bench",
+        wall_seconds=rng.uniform(60, 200),
+        steps_per_second=120.0,
+        started_at="2026-11-27T10:15:00+00:00",
+        ended_at="2026-11-27T10:17:00+00:00",
+        provenance=provenance,
+    )
 
 
 def time_process(args: list[str], repeats: int) -> tuple[float, float, int]:
@@ -155,6 +163,10 @@ def main() -> None:
         show("scopelab list (fresh process)", wall, cpu, f"({size / 1024:.0f} KiB of table)")
         wall, cpu, _ = time_process(["list", "--runs", "--format", "json", *where], options.repeats)
         show("scopelab list --format json", wall, cpu)
+        wall, cpu, _ = time_process(["list", "--sort", "test_loss", "--top", "10", *where], options.repeats)
+        show("scopelab list --sort test_loss --top 10", wall, cpu)
+        wall, cpu, _ = time_process(["show", "tied_ae", *where], options.repeats)
+        show("scopelab show tied_ae (its latest run)", wall, cpu)
         wall, cpu = time_in_process(ListRequest(runs_dir, sections=("runs",)), options.repeats)
         show("listing in process (no start-up)", wall, cpu, f"({cpu / options.runs * 1e6:.0f} µs cpu per run)")
         wall, cpu, _ = time_process(["compare", *where], options.repeats)

@@ -50,7 +50,8 @@ def show_text(run: Run, runs_dir: Path) -> str:
         ("steps", _steps(run)),
     ]
     for name, value in run.metrics.items():
-        lines.append((f"test {HEADLINE_LABELS.get(name, name)}", fixed(value, name)))
+        label = HEADLINE_LABELS.get(name, name)
+        lines.append((label if label.startswith("test") else f"test {label}", fixed(value, name)))
     speed = f", {record.steps_per_second} steps/s" if record.steps_per_second else ""
     resumed = f", resumed {record.resumed}x" if record.resumed else ""
     lines += [

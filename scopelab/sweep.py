@@ -305,7 +305,8 @@ def _task(sweep: _Sweep, member: SweepMember, request: SweepRequest) -> dict:
         "sweep": sweep.record.sweep_id,
         "member": member.index,
         "config": str(config),
-        "source_file": sweep.record.config_file,
+        # Absolute: a Ray worker runs elsewhere, and the run's git state is looked up from this file.
+        "source_file": str(Path(sweep.record.config_file).resolve()) if sweep.record.config_file else None,
         "base_overrides": sweep.record.overrides,
         "overrides": [] if resume else member.overrides,
         "resume": resume,

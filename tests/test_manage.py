@@ -78,7 +78,7 @@ def test_show_a_real_run_as_text_and_json(tmp_path, mnist_dir, runs_dir):
     lines = dict(line.split("  ", 1) for line in text.split("\n\n")[0].splitlines())
     assert lines["run"].strip() == run.name and lines["overrides"].strip() == "train.seed=3"
     assert lines["steps"].strip() == "autoencoder 30 of 30" and lines["tags"].strip() == "best"
-    assert lines["test test loss"].strip() == f"{record['test_metrics']['test_loss']:.6f}"
+    assert lines["test loss"].strip() == f"{record['test_metrics']['test_loss']:.6f}"
     assert lines["command"].strip() == f"scopelab run {config} --set train.seed=3 --runs-dir {runs_dir} --quiet"
     assert "encoder/W" in text and "shared" in text
 
