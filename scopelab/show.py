@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def show_json(run: Run) -> dict:
         "steps": last_steps(run.directory),
         "tags": annotations.tags,
         "note": annotations.note,
-        "provenance": record.get("provenance"),
+        "provenance": dataclasses.asdict(run.record.provenance) if run.record else None,
         "path": str(run.directory.path),
     }
 
