@@ -458,6 +458,31 @@ def sweep(config: Path | None, grid: tuple[str, ...], seeds: str | None, overrid
     click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
 
 
+@main.command()
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...")
+@RUNS_DIR
+@click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True,
+              help="The port TensorBoard listens on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address TensorBoard listens on (0.0.0.0: every interface, open to anyone who reaches it).")
+def board(references: tuple[str, ...], runs_dir: Path, port: int, host: str) -> None:
+    """Open the runs in TensorBoard: scalars, graphs and the HParams table, each run named by its id.
+
+    RUN is a run id or a unique prefix of one; CONFIG a config name, meaning all its runs. With no
+    argument: every run in the runs directory, including runs started while board is up. Prints the
+    URL; Ctrl-C stops it. Needs: pip install 'scopelab[tensorboard]'.
+
+    \b
+    Example:
+      scopelab board
+      scopelab board tied_ae untied_ae --port 6007
+      scopelab board 20261127-101500 --host 0.0.0.0
+    """
+    from scopelab.board import BoardRequest, serve
+
+    serve(BoardRequest(references, runs_dir, port, host), echo=click.echo)
+
+
 def _command() -> str:
     return click.get_current_context().meta["command"]
 

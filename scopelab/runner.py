@@ -60,7 +60,7 @@ def run(
     use_gpu = _choose_device(tf, request.device)
     from scopelab.experiments import build
     from scopelab.provenance import collect
-    from scopelab.tensorboard import Board
+    from scopelab.tensorboard import Board, config_hparams
     from scopelab.trainer import Diverged, TrainOptions, train
 
     experiment = build(config, mnist)
@@ -84,33 +84,37 @@ def run(
     options = TrainOptions(
         config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress
     )
-    board = Board(run_dir.tb_dir, experiment.graph)
+    board = Board(run_dir.tb_dir, experiment.graph, run_dir.run_id, config_hparams(config))
     started = time.time()
+    status = "failed"
     try:
         result = train(experiment, run_dir, options, echo, board.add_row)
         board.add_test(result.state.test_metrics, experiment.phases[-1].steps)
+        status = "completed"
     except (Interrupted, KeyboardInterrupt) as stop:
         # KeyboardInterrupt: Ctrl-C before the trainer's own handler was in place (nothing trained yet).
         number = stop.signal_number if isinstance(stop, Interrupted) else signal.SIGINT
         name = signal.Signals(number).name
-        _finish(run_dir, record, started, "interrupted", error=f"stopped by {name}")
+        status = "interrupted"
+        _finish(run_dir, record, started, status, error=f"stopped by {name}")
         raise Interrupted(
             number,
             f"run {run_dir.run_id} stopped by {name} after a checkpoint; continue it with: "
             f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
         ) from None
     except Diverged as error:
-        _finish(run_dir, record, started, "diverged", error=str(error))
+        status = "diverged"
+        _finish(run_dir, record, started, status, error=str(error))
         raise RunFailed(f"run {run_dir.run_id} diverged: {error}; the metrics so far are in {run_dir.path}.") from None
     except BaseException as error:
         _finish(run_dir, record, started, "failed", error=f"{type(error).__name__}: {error}")
         raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error
     finally:
-        board.close()
+        board.close(status)
     record.metrics = result.state.test_metrics
     record.steps_per_second = round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None
     record.devices = result.devices
-    _finish(run_dir, record, started, "completed")
+    _finish(run_dir, record, started, status)
     return run_dir
 
 

@@ -1,25 +1,47 @@
-"""TensorBoard events for a run's tb/: the graph once, then scalars on logged rows only.
+"""TensorBoard events for a run's tb/: the graph once, the HParams session, then scalars on logged rows only.
 
 Scalars are written as Summary protos built in Python, so the graph gains no summary ops and a
-training step that is not logged costs nothing here.
+training step that is not logged costs nothing here. The HParams records come from the tensorboard
+package's own hparams summary API; without that package (the `tensorboard` extra) a run writes
+the graph and scalars alone and says so once.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 
+from scopelab.config import Config, config_to_dict
+from scopelab.runs import flatten
+
 tf1 = tf.compat.v1
+# Only the statuses a run keeps for good end its HParams session. TensorBoard keeps the first summary
+# metadata of a tag (where the session's status lives), so an interrupted or failed run that is
+# resumed later could never replace a status written now: those stay open ("unknown" in HParams).
+FINAL_STATUSES = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE"}
+# Prose, not a setting: it would only widen the HParams table.
+NOT_HPARAMS = {"description"}
+
+_told_missing = False
 
 
 class Board:
     """One event file writer; `close` it in every outcome so the last events reach the disk."""
 
-    def __init__(self, tb_dir: Path, graph: tf.Graph):
+    def __init__(self, tb_dir: Path, graph: tf.Graph, run_id: str, hparams: dict[str, Any]):
         # FileWriter refuses to start in eager mode; inside the graph's context it is in graph mode.
         with graph.as_default():
             self._writer = tf1.summary.FileWriter(str(tb_dir), graph=graph)
+        self._plugin = _hparams_plugin()
+        if self._plugin:
+            summary_v2 = self._plugin[0]
+            # trial_id: one HParams row per run, named by its run id (repeats of a setting differ in the seed).
+            self._add(summary_v2.hparams_pb(hparams, trial_id=run_id))
+            self._writer.flush()  # a run in progress shows in HParams from its first moment
+        self._closed = False
 
     def add_row(self, row: dict) -> None:
         """A metrics row: `<network>/loss` (and `<network>/accuracy`) at the row's step."""
@@ -30,9 +52,43 @@ class Board:
         self._writer.flush()  # rows are rare (every log_every steps): let TensorBoard show them at once
 
     def add_test(self, metrics: dict[str, float], step: int) -> None:
-        """The final test metrics, as `test/<name>`."""
+        """The final test metrics, as `test/<name>`: the HParams table shows their last values as metrics."""
         values = [tf1.Summary.Value(tag=f"test/{name}", simple_value=value) for name, value in metrics.items()]
         self._writer.add_summary(tf1.Summary(value=values), step)
 
-    def close(self) -> None:
+    def close(self, status: str) -> None:
+        """End the HParams session with the run's status (if final) and flush everything; once."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._plugin and status in FINAL_STATUSES:
+            summary_v1, api_pb2 = self._plugin[1:]
+            self._add(summary_v1.session_end_pb(api_pb2.Status.Value(FINAL_STATUSES[status])))
         self._writer.close()
+
+    def _add(self, summary) -> None:
+        # The hparams API builds tensorboard's own Summary class; the writer takes it serialized.
+        self._writer.add_summary(summary.SerializeToString())
+
+
+def config_hparams(config: Config) -> dict[str, Any]:
+    """The resolved config's scalar settings under dotted names (`model.tied`, `networks.1.optimizer`)."""
+    return {
+        key: value
+        for key, value in flatten(config_to_dict(config)).items()
+        if isinstance(value, (bool, int, float, str)) and key not in NOT_HPARAMS
+    }
+
+
+def _hparams_plugin() -> tuple | None:
+    """The hparams summary modules (v2 for the session start, v1 for its end), or None without tensorboard."""
+    global _told_missing
+    try:
+        from tensorboard.plugins.hparams import api_pb2, summary, summary_v2
+    except ImportError:
+        if not _told_missing:
+            _told_missing = True
+            hint = "pip install 'scopelab[tensorboard]'"
+            print(f"note: no HParams for TensorBoard without the tensorboard package: {hint}.", file=sys.stderr)
+        return None
+    return summary_v2, summary, api_pb2

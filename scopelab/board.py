@@ -1,0 +1,124 @@
+"""`scopelab board`: TensorBoard over chosen runs, each named by its run id.
+
+TensorBoard names a run by its directory relative to the logdir, which would make every run
+`<run-id>/tb`. So board serves a temporary directory of symlinks, `<run-id> -> <runs-dir>/<run-id>/tb`
+(the layout TensorBoard's own help recommends over `--logdir_spec`, which would also turn off its fast
+loader). With no run named, the links follow the runs directory while board runs, so a run started
+later appears too. TensorBoard runs in this process: `launch` serves from a daemon thread, and its
+data server (a child process) exits when this process does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import socket
+import sys
+import tempfile
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scopelab.errors import InputError
+from scopelab.runs import RunDir, read_runs, resolve_run, run_dirs
+from scopelab.signals import StopRequest
+
+FOLLOW_SECONDS = 2.0  # how often the links catch up with new and removed runs (TensorBoard reloads every 5 s)
+
+
+@dataclass(frozen=True)
+class BoardRequest:
+    references: tuple[str, ...] = ()  # run ids, unique prefixes or config names; none: every run
+    runs_dir: Path = Path("runs")
+    port: int = 6006
+    host: str = "127.0.0.1"
+
+
+def serve(request: BoardRequest, echo: Callable[[str], None]) -> None:
+    """Serve TensorBoard until SIGINT or SIGTERM; every check comes before anything starts."""
+    try:
+        from tensorboard import program
+    except ImportError:
+        raise InputError(
+            "scopelab board needs TensorBoard, which is not installed: pip install 'scopelab[tensorboard]'."
+        ) from None
+    runs = chosen_runs(request.runs_dir, request.references)
+    _check_port(request.host, request.port)
+    _without_tensorflow()
+    with tempfile.TemporaryDirectory(prefix="scopelab-board-") as view, StopRequest() as stop:
+        _link(Path(view), runs)
+        tensorboard = program.TensorBoard()
+        tensorboard.configure(
+            argv=[None, "--logdir", view, "--host", request.host, "--port", str(request.port)]
+        )
+        # TensorBoard announces its fast loader on stderr; scopelab prints its own line instead.
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                url = tensorboard.launch()
+            except program.TensorBoardServerException as error:  # the port was taken since the check
+                raise InputError(f"--port {request.port}: {error.msg}") from None
+        count = f"{len(runs)} run{'' if len(runs) == 1 else 's'}"
+        echo(f"TensorBoard on {count} at {url} (HParams: {url}#hparams); Ctrl-C stops it.")
+        while not stop.event.wait(FOLLOW_SECONDS):
+            if not request.references:
+                _link(Path(view), run_dirs(request.runs_dir))
+    echo("TensorBoard stopped.")
+
+
+def chosen_runs(runs_dir: Path, references: tuple[str, ...]) -> list[RunDir]:
+    """The runs named (a run id or unique prefix, or a config name: all its runs), else every run."""
+    if not references:
+        runs = run_dirs(runs_dir)
+        if not runs:
+            raise InputError(f"no runs in {runs_dir}/ yet; make some with: scopelab run configs/tied_ae.yaml")
+        return runs
+    known = [run for run in read_runs(runs_dir) if run.record] if runs_dir.is_dir() else []
+    chosen: dict[str, RunDir] = {}
+    for reference in references:
+        if (runs_dir / reference).is_dir():
+            matches = [resolve_run(runs_dir, reference)]
+        else:
+            matches = [run.directory for run in known if run.config_name == reference]
+            matches = matches or [resolve_run(runs_dir, reference)]
+        for run in matches:
+            chosen.setdefault(run.run_id, run)
+    return list(chosen.values())
+
+
+def _without_tensorflow() -> None:
+    """Have TensorBoard use its own stand-in for TensorFlow (the switch its pip build without TensorFlow
+    uses): the dashboards need only TensorBoard's protos, and the real import would cost seconds and
+    print TensorFlow's C++ start-up lines into this terminal on the first page load."""
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the address once before starting TensorBoard, so a busy port is one line and starts nothing."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise InputError(f"--host {host}: not an address of this machine ({error.strerror}).") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as TensorBoard's server does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise InputError(f"--port {port}: the port is in use on {host}; pick another with --port.") from None
+            raise InputError(f"--host {host} --port {port}: cannot listen there ({error.strerror}).") from None
+
+
+def _link(view: Path, runs: list[RunDir]) -> None:
+    """Make the view hold exactly one link per run, `<run-id> -> <run>/tb` (absolute, so moving on works)."""
+    wanted = {run.run_id: run.tb_dir.resolve() for run in runs}
+    for entry in view.iterdir():
+        if entry.name not in wanted:
+            entry.unlink()
+    for run_id, target in wanted.items():
+        link = view / run_id
+        if not link.is_symlink():
+            os.symlink(target, link, target_is_directory=True)
