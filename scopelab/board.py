@@ -113,7 +113,7 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _link(view: Path, runs: list[RunDir]) -> None:
-    """Make the view hold exactly one link per run, `<run-id> -> <run>/tb` (absolute, so moving on works)."""
+    """Make the view hold exactly one link per run, `<run-id> -> <run>/tb`, absolute: the view lives elsewhere."""
     wanted = {run.run_id: run.tb_dir.resolve() for run in runs}
     for entry in view.iterdir():
         if entry.name not in wanted:
