@@ -459,7 +459,7 @@ def sweep(config: Path | None, grid: tuple[str, ...], seeds: str | None, overrid
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...")
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
 @RUNS_DIR
 @click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True,
               help="The port TensorBoard listens on.")
