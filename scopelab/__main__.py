@@ -1,3 +1,3 @@
 from scopelab.cli import main
 
-main()
+main(prog_name="scopelab")  # not "python -m scopelab" in usage messages

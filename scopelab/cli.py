@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -64,6 +66,19 @@ JOBS = click.option(
 )
 
 
+@contextmanager
+def _one_line_usage() -> Iterator[None]:
+    """Click prints a usage error as usage, hint, blank line and message; make it the one line that
+    scopelab's own errors are, naming the command's --help. Exit code 2 as before."""
+    try:
+        yield
+    except click.UsageError as error:
+        if error.ctx is None:  # already one line
+            raise
+        message = " ".join(error.format_message().split())
+        raise click.UsageError(f"{message} (see '{error.ctx.command_path} --help')") from None
+
+
 class _Group(click.Group):
     """Turns scopelab's errors into one line on stderr and a fixed exit code (traceback with --debug)."""
 
@@ -72,9 +87,14 @@ class _Group(click.Group):
         ctx.meta.setdefault("command", shlex.join(["scopelab", *args]))
         return super().parse_args(ctx, args)
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        with _one_line_usage():  # scopelab's own options: `scopelab --bogus`
+            return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _one_line_usage():  # the command's name and options, and values checked on the way
+                return super().invoke(ctx)
         except (InputError, RunFailed, Interrupted) as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

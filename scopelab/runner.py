@@ -112,6 +112,9 @@ def run(
     finally:
         board.close(status)
     record.metrics = result.state.test_metrics
+    # What this process did: a resumed run starts at its checkpoint and runs only the rest.
+    record.started_from = result.started_from
+    record.steps_run = result.steps_run
     record.steps_per_second = round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None
     record.devices = result.devices
     _finish(run_dir, record, started, status)

@@ -52,6 +52,7 @@ class TrainOptions:
 @dataclass
 class TrainResult:
     state: TrainState
+    started_from: dict  # {"network", "step"}: where this process began (a resumed run: its checkpoint)
     steps_run: int  # by this process (fewer than the total when resumed)
     train_seconds: float
     devices: list[str]
@@ -77,6 +78,10 @@ def train(
         initializer = tf1.global_variables_initializer()
     experiment.graph.finalize()  # any op made during training would be a leak: make it an error
     state = _load_state(run_dir)
+    if state.phase < len(experiment.phases):
+        started_from = {"network": experiment.phases[state.phase].network, "step": state.step}
+    else:  # every phase was done before a crash: nothing left to run
+        started_from = {"network": experiment.phases[-1].network, "step": experiment.phases[-1].steps + 1}
 
     def emit(text: str) -> None:
         """Print a table line and keep log.txt in step with it (lines are rare: every log_every steps)."""
@@ -139,7 +144,7 @@ def train(
                 _save(session, saver, run_dir, state, done)
         finally:
             bar.close()
-        return TrainResult(state, steps_run, time.perf_counter() - started, devices)
+        return TrainResult(state, started_from, steps_run, time.perf_counter() - started, devices)
 
 
 def _feed(experiment: Experiment, images: np.ndarray, labels: np.ndarray) -> dict:

@@ -88,6 +88,13 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, mnist_dir):
         summary, reference = summary_of(run), summary_of(expected)
         assert summary["status"] == "completed" and summary["resumed"] == 1
         assert summary["metrics"] == reference["metrics"]
+        # The resumed process continued from the signal's checkpoint and ran only the rest: identical
+        # files alone would not show it, as training from scratch is deterministic too.
+        network, steps = ("autoencoder", 400) if index == 0 else ("net2", 150)
+        start = summary["started_from"]
+        assert start["network"] == network and 0 < start["step"] <= steps
+        assert summary["steps_run"] == steps + 1 - start["step"]
+        assert reference["started_from"] == {"network": "autoencoder" if index == 0 else "net1", "step": 0}
 
 
 def test_signal_exit_codes(tmp_path, mnist_dir):
@@ -115,13 +122,17 @@ def test_diverging_loss_stops_the_run(tmp_path, mnist_dir, runs_dir):
     assert (run / "metrics.csv").read_text().splitlines()[1].startswith("net1,0,")
 
 
-def test_a_crash_is_recorded_as_failed_and_can_be_resumed(tmp_path, mnist_dir, runs_dir, monkeypatch):
+def test_a_crash_is_recorded_as_failed_and_resumes_from_its_last_periodic_checkpoint(
+    tmp_path, mnist_dir, runs_dir, monkeypatch
+):
     config = write_config(tmp_path / "crash.yaml", tiny_autoencoder(mnist_dir, train={"checkpoint_every": 10}))
     original = data.Batches.batch
+    asked: list[int] = []
 
     def failing(self, step):
         if step == 25:
             raise MemoryError("simulated")
+        asked.append(step)
         return original(self, step)
 
     monkeypatch.setattr(data.Batches, "batch", failing)
@@ -130,14 +141,22 @@ def test_a_crash_is_recorded_as_failed_and_can_be_resumed(tmp_path, mnist_dir, r
     run = only_run(runs_dir)
     summary = summary_of(run)
     assert summary["status"] == "failed" and summary["error"] == "MemoryError: simulated"
-    monkeypatch.setattr(data.Batches, "batch", original)
+    # Checkpoints every 10 steps: the newest before the crash at step 25 is the one after step 19.
+    assert json.loads((run / "ckpt" / "state.json").read_text())["step"] == 20
+    monkeypatch.setattr(data.Batches, "batch", lambda self, step: asked.append(step) or original(self, step))
+    asked.clear()
     assert cli("run", "--resume", run.name, "--runs-dir", runs_dir, "--quiet").exit_code == 0
+    assert asked == list(range(20, 31))  # the resumed process trained steps 20..30 and no others
+    summary = summary_of(run)
+    assert summary["started_from"] == {"network": "autoencoder", "step": 20} and summary["steps_run"] == 11
     straight = cli("run", config, "--runs-dir", tmp_path / "straight", "--quiet")
     reference = only_run(tmp_path / "straight")
     # Rows logged after the last checkpoint (step 20) were logged again on resume, but only once in the files.
     assert (run / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
     assert (run / "log.txt").read_text() == (reference / "log.txt").read_text()
-    assert summary_of(run)["status"] == "completed" and straight.exit_code == 0
+    assert summary["status"] == "completed" and straight.exit_code == 0
+    assert summary_of(reference)["started_from"] == {"network": "autoencoder", "step": 0}
+    assert summary_of(reference)["steps_run"] == 31
 
 
 def test_a_completed_run_is_not_resumed(tmp_path, mnist_dir, runs_dir):

@@ -80,6 +80,8 @@ class RunRecord:
     wall_seconds: float = 0.0  # summed over the run and its resumes
     steps_per_second: float | None = None
     resumed: int = 0
+    started_from: dict[str, Any] = field(default_factory=dict)  # network and step where the last process began
+    steps_run: int | None = None  # steps the last process trained (a resumed run: only the rest)
     device: str | None = None  # cpu | gpu, as chosen
     device_requested: str = "auto"
     devices: list[str] = field(default_factory=list)  # what the session saw
