@@ -540,18 +540,48 @@ def test_each_keeps_runs_apart_and_versions_that_differ_are_shown(tmp_path):
     assert table_lines(each, "metric") == [["test", "0.500000", "0.600000", "0.400000"]]  # no steps logged
 
 
-def test_averaging_gain_is_paired_within_each_run(tmp_path):
+# Accuracies (net 1, net 2, averaged) per run, chosen to land on each branch of the ensemble verdict.
+# By hand, for three runs: the gains over the better network have sd 0.001 (0.0017321 for the first case)
+# and t(0.975, 2) = 4.302653, so the half-width is 4.302653 * sd / sqrt(3): 0.0024841 (0.0043027).
+ENSEMBLE_CASES = {
+    "no clear gain": (
+        [(0.970, 0.975, 0.980), (0.972, 0.968, 0.977), (0.969, 0.974, 0.976)],  # gains 0.005, 0.005, 0.002
+        "avg: the averaged prediction: no clear gain over the better single network, +0.0040 "
+        "(95% CI -0.0003 to 0.0083, paired over n=3 runs)",
+    ),
+    "beats": (
+        [(0.970, 0.975, 0.980), (0.972, 0.968, 0.978), (0.969, 0.974, 0.978)],  # gains 0.005, 0.006, 0.004
+        "avg: the averaged prediction beats the better single network by 0.0050 "
+        "(95% CI 0.0025 to 0.0075, paired over n=3 runs)",
+    ),
+    "trails": (
+        [(0.970, 0.975, 0.970), (0.972, 0.968, 0.966), (0.969, 0.974, 0.970)],  # gains -0.005, -0.006, -0.004
+        "avg: the averaged prediction trails the better single network by 0.0050 "
+        "(95% CI -0.0075 to -0.0025, paired over n=3 runs)",
+    ),
+    "one run ahead": (
+        [(0.970, 0.975, 0.978)],
+        "avg: the averaged prediction is ahead of the better single network by 0.0030 (n=1: no confidence interval)",
+    ),
+    "one run behind": (
+        [(0.970, 0.975, 0.972)],
+        "avg: the averaged prediction is behind the better single network by 0.0030 (n=1: no confidence interval)",
+    ),
+    "no averaged prediction": ([(0.970, 0.975, None), (0.972, 0.968, None)], None),
+}
+
+
+@pytest.mark.parametrize("case", ENSEMBLE_CASES)
+def test_averaging_gain_is_paired_within_each_run(tmp_path, case):
+    accuracies, expected = ENSEMBLE_CASES[case]
     runs_dir = tmp_path / "runs"
-    accuracies = [(0.970, 0.975, 0.980), (0.972, 0.968, 0.977), (0.969, 0.974, 0.976)]  # net 1, net 2, averaged
     for seed, (net1, net2, averaged) in enumerate(accuracies):
+        metrics = {"acc_net1": net1, "acc_net2": net2}
+        if averaged is not None:
+            metrics["acc_averaged"] = averaged
         fake_run(
-            runs_dir,
-            f"20261127-10000{seed}-avg",
-            "avg",
-            seed=seed,
-            test_loss=None,
-            experiment="mlp_pair",
-            metrics={"acc_net1": net1, "acc_net2": net2, "acc_averaged": averaged},
+            runs_dir, f"20261127-10000{seed}-avg", "avg", seed=seed, test_loss=None, experiment="mlp_pair",
+            metrics=metrics,
         )
     fake_run(
         runs_dir,
@@ -564,10 +594,4 @@ def test_averaging_gain_is_paired_within_each_run(tmp_path):
     result = cli("compare", "one", "avg", "--runs-dir", runs_dir, "--format", "json")
     assert result.exit_code == 0, result.output
     verdicts = json.loads(result.stdout)["comparisons"][0]["verdicts"]
-    (verdict,) = [line for line in verdicts if "averaged prediction" in line]
-    # By hand: gains over the better network 0.005, 0.005, 0.002; mean 0.004, sd 0.0017321,
-    # t(0.975, 2) = 4.302653, half-width 4.302653 * 0.0017321 / sqrt(3) = 0.0043027.
-    assert verdict == (
-        "avg: the averaged prediction: no clear gain over the better single network, +0.0040 "
-        "(95% CI -0.0003 to 0.0083, paired over n=3 runs)"
-    )
+    assert [line for line in verdicts if "averaged prediction" in line] == ([expected] if expected else [])

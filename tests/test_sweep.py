@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,30 @@ def the_sweep(runs_dir: Path) -> dict:
 
 def runs_in(runs_dir: Path) -> dict[str, dict]:
     return {run.run_id: summary_of(run.path) for run in run_dirs(runs_dir)}
+
+
+def training_run(runs_dir: Path, **wanted) -> Path | None:
+    """The run directory of a sweep member that has begun training (logged a step), picked by summary
+    keys: member=N for its index in the sweep, or any other key and value of its summary."""
+    wanted = {("sweep_member" if key == "member" else key): value for key, value in wanted.items()}
+    for run in run_dirs(runs_dir) if runs_dir.is_dir() else []:
+        try:
+            summary = run.read_summary()
+        except (OSError, ValueError):
+            continue  # being written
+        if all(summary.get(key) == value for key, value in wanted.items()) and (run.path / "metrics.csv").exists():
+            return run.path
+    return None
+
+
+def wait_for(find, process: subprocess.Popen, seconds: float = 240):
+    """Poll until find() returns something, failing if the process ends first."""
+    deadline = time.monotonic() + seconds
+    while (found := find()) is None:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return found
 
 
 def test_seeds_make_one_run_per_seed_and_a_sweep_record(tmp_path, mnist_dir, runs_dir):
@@ -143,6 +168,29 @@ def test_two_jobs_run_every_member_in_its_own_process_with_a_share_of_the_cores(
     assert [summary["seed"] for summary in summaries] == [0, 1]
 
 
+def test_a_member_process_killed_from_outside_is_recorded_failed_and_the_others_complete(
+    tmp_path, mnist_dir, runs_dir
+):
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "scopelab", "sweep", tiny(tmp_path, mnist_dir), "--grid", "train.steps=5,10000000",
+         "--jobs", "2", "--runs-dir", runs_dir, "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    victim = wait_for(lambda: training_run(runs_dir, grid_point={"train.steps": 10000000}), sweep)
+    pid = summary_of(victim)["pid"]
+    assert pid not in (sweep.pid, os.getpid())  # the member's own process
+    os.kill(pid, signal.SIGKILL)
+    _, err = sweep.communicate(timeout=240)
+    assert sweep.returncode == 1, err
+    record = the_sweep(runs_dir)
+    assert [m["status"] for m in record["members"]] == ["completed", "failed"]
+    assert record["members"][1]["error"].startswith(f"its process exited with code {-signal.SIGKILL}")
+    assert "1 of 2 members did not complete (1 failed)" in err
+    assert summary_of(victim)["status"] == "running"  # killed: it could not record its end; list calls it stale
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -170,7 +218,7 @@ def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs
     try:
         address = context.address_info["gcs_address"]
         assert address.startswith("127.0.0.1:")
-        done = subprocess.run(
+        driver = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -187,21 +235,25 @@ def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs
                 runs_dir,
                 "--quiet",
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=300,
         )
+        _, err = driver.communicate(timeout=300)
     finally:
         ray.shutdown()
-    assert done.returncode == 0, done.stderr
+    assert driver.returncode == 0, err
     record = the_sweep(runs_dir)
     assert record["executor"] == "ray" and f"--address {address}" in record["command"]
     assert [m["status"] for m in record["members"]] == ["completed", "completed"]
-    assert {summary["status"] for summary in runs_in(runs_dir).values()} == {"completed"}
+    summaries = runs_in(runs_dir).values()
+    assert {summary["status"] for summary in summaries} == {"completed"}
+    # Each member ran in a Ray worker process: neither the sweep's (driver's) process nor this one.
+    assert {summary["pid"] for summary in summaries}.isdisjoint({driver.pid, os.getpid()})
 
 
 def test_sigint_stops_a_sweep_cleanly_and_resume_finishes_it(tmp_path, mnist_dir, runs_dir):
-    config = write_config(tmp_path / "long.yaml", tiny_autoencoder(mnist_dir, train={"steps": 2000, "log_every": 1000}))
+    config = write_config(tmp_path / "long.yaml", tiny_autoencoder(mnist_dir, train={"steps": 3000, "log_every": 1000}))
     command = [sys.executable, "-m", "scopelab", "run", str(config), "--seeds", "3", "--runs-dir", str(runs_dir)]
     process = subprocess.Popen(
         command + ["--quiet"],
@@ -212,22 +264,22 @@ def test_sigint_stops_a_sweep_cleanly_and_resume_finishes_it(tmp_path, mnist_dir
     )
     for line in process.stdout:
         if line.startswith("[1/3] completed"):  # member 2 is starting
-            process.send_signal(signal.SIGINT)
             break
+    # Signal once member 2 is training (it has logged step 0): it must stop at a checkpoint.
+    member_2 = wait_for(lambda: training_run(runs_dir, member=1), process)
+    process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "--resume" in err.strip().splitlines()[-1]
     record = the_sweep(runs_dir)
-    statuses = [member["status"] for member in record["members"]]
-    # Member 2 stops at a checkpoint if the signal finds it training; if it finds it starting, member 2
-    # either never starts or finishes first. Either way member 3 never starts.
-    assert statuses[0] == "completed" and statuses[1] in ("interrupted", "completed", "pending")
-    assert statuses[2] == "pending"
-    interrupted = [m["run_id"] for m in record["members"] if m["status"] == "interrupted"]
+    assert [member["status"] for member in record["members"]] == ["completed", "interrupted", "pending"]
+    assert record["members"][1]["run_id"] == member_2.name
     result = cli("sweep", "--resume", record["sweep_id"], "--runs-dir", runs_dir, "--quiet")
     assert result.exit_code == 0, result.output
     record = the_sweep(runs_dir)
     assert [member["status"] for member in record["members"]] == ["completed"] * 3
-    for run_id in interrupted:
-        assert summary_of(runs_dir / run_id)["resumed"] == 1  # continued in its own directory
+    assert record["members"][1]["run_id"] == member_2.name  # continued in its own directory
+    summary = summary_of(member_2)
+    assert summary["resumed"] == 1 and summary["started_from"]["step"] > 0
+    assert summary["steps_run"] == 3001 - summary["started_from"]["step"]
     assert len(run_dirs(runs_dir)) == 3
