@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -276,13 +278,20 @@ def test_gpu_asked_for_on_a_machine_without_one(tmp_path, mnist_dir, runs_dir):
     assert_clean_error(cli("run", config, "--device", "gpu", "--runs-dir", runs_dir), "--device gpu", runs_dir=runs_dir)
 
 
-def test_debug_shows_the_traceback(tmp_path, runs_dir):
-    from click.testing import CliRunner
-
-    from scopelab.cli import main
-
-    result = CliRunner().invoke(main, ["--debug", "run", str(tmp_path / "none.yaml")])
-    assert isinstance(result.exception, InputError)
+def test_debug_shows_the_traceback(tmp_path):
+    missing = tmp_path / "none.yaml"
+    for debug, code in (["--debug"], 1), ([], 2):
+        done = subprocess.run(
+            [sys.executable, "-m", "scopelab", *debug, "run", str(missing)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == code
+        lines = done.stderr.strip().splitlines()
+        if debug:  # the traceback down to the frame that raised, then the error itself
+            assert lines[0] == "Traceback (most recent call last):"
+            assert any(line.strip().startswith('File "') and line.strip().endswith("in load_config") for line in lines)
+            assert lines[-1] == f"scopelab.errors.InputError: {missing}: no such config file."
+        else:
+            assert lines == [f"Error: {missing}: no such config file."]
 
 
 @pytest.mark.parametrize(
