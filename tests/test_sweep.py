@@ -39,7 +39,7 @@ def training_run(runs_dir: Path, **wanted) -> Path | None:
     wanted = {("sweep_member" if key == "member" else key): value for key, value in wanted.items()}
     for run in run_dirs(runs_dir) if runs_dir.is_dir() else []:
         try:
-            summary = run.read_summary()
+            summary = summary_of(run.path)
         except (OSError, ValueError):
             continue  # being written
         if all(summary.get(key) == value for key, value in wanted.items()) and (run.path / "metrics.csv").exists():
