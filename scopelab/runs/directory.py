@@ -72,9 +72,9 @@ class RunDir:
             writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in METRIC_COLUMNS})
         self.write_text("metrics.csv", buffer.getvalue())
 
-    def read_record(self) -> RunRecord:
+    def read_record(self, variables: bool = True) -> RunRecord:
         """summary.json; OSError when unreadable, ValueError (RecordError) when not a record."""
-        return RunRecord.from_json(json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8")))
+        return RunRecord.from_json(json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8")), variables)
 
     def write_record(self, record: RunRecord) -> None:
         self.write_json(SUMMARY_FILE, record.to_json())

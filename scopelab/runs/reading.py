@@ -84,8 +84,9 @@ class Run:
 
 
 def read_runs(runs_dir: Path) -> list[Run]:
-    """Every run in the runs directory, newest first, broken ones included."""
-    return [read_run(run_dir) for run_dir in run_dirs(runs_dir)]
+    """Every run in the runs directory, newest first, broken ones included; their records without the
+    variables (`read_run` one run for those)."""
+    return [read_run(run_dir, variables=False) for run_dir in run_dirs(runs_dir)]
 
 
 def find_run(runs_dir: Path, reference: str) -> Run:
@@ -94,13 +95,13 @@ def find_run(runs_dir: Path, reference: str) -> Run:
     if RUN_ID_PATTERN.match(reference) and not exact.is_dir():
         latest = next((run for run in read_runs(runs_dir) if run.record and run.config_name == reference), None)
         if latest:
-            return latest
+            return read_run(latest.directory)
     return read_run(resolve_run(runs_dir, reference))
 
 
-def read_run(run_dir: RunDir) -> Run:
+def read_run(run_dir: RunDir, variables: bool = True) -> Run:
     try:
-        record = run_dir.read_record()
+        record = run_dir.read_record(variables)
     except FileNotFoundError:
         # RunDir.write_text renames a finished temporary file into place; a leftover one means a killed write.
         interrupted = any(run_dir.path.glob(f".{SUMMARY_FILE}.*.tmp"))
