@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -255,10 +254,16 @@ def _fields(cls: type, data: dict, skip: set[str]) -> tuple[dict, dict]:
     values = {}
     extra = {}
     for name, value in data.items():
-        check = schema.get(name)
-        if check is None:
+        spec = schema.get(name)
+        if spec is None:
             extra[name] = value
-        elif name not in skip and check(value):
+            continue
+        kind, nullable, numeric = spec
+        if value is None:
+            fits = nullable
+        else:  # bool is an int to isinstance, but JSON's true is no number
+            fits = isinstance(value, kind) and not (numeric and value.__class__ is bool)
+        if fits and name not in skip:
             values[name] = value
     values.pop("format_version", None)  # read as found, written as the current version
     return values, extra
@@ -269,26 +274,20 @@ def _dataclass_from(cls: type, data: Any) -> Any:
     return cls(**values)
 
 
+KINDS = {"dict": dict, "Provenance": dict, "list": list, "str": str, "float": (int, float), "int": int, "bool": bool}
+
+
 @cache
-def _schema(cls: type) -> dict[str, Callable[[Any], bool]]:
-    """For each field, whether a JSON value suits it, by the field's declared type (a string under postponed
-    annotations). Built once per class: `list` reads a thousand records."""
-    return {item.name: _checker(str(item.type)) for item in dataclasses.fields(cls) if item.name != "extra"}
-
-
-def _checker(hint: str) -> Callable[[Any], bool]:
-    nullable = "None" in hint
-    kinds = {"dict": dict, "Provenance": dict, "list": list, "str": str, "float": (int, float), "int": int}
-    kinds["bool"] = bool
-    kind = next((kind for prefix, kind in kinds.items() if hint.startswith(prefix)), object)
-    numeric = kind in (int, (int, float))
-
-    def check(value: Any) -> bool:
-        if value is None:
-            return nullable
-        return isinstance(value, kind) and not (numeric and isinstance(value, bool))
-
-    return check
+def _schema(cls: type) -> dict[str, tuple[Any, bool, bool]]:
+    """For each field: the JSON type that suits it, whether null does, whether it is a number. From the field's
+    declared type (a string under postponed annotations), once per class: `list` reads a thousand records."""
+    schema = {}
+    for item in dataclasses.fields(cls):
+        if item.name != "extra":
+            hint = str(item.type)
+            kind = next((kind for prefix, kind in KINDS.items() if hint.startswith(prefix)), object)
+            schema[item.name] = (kind, "None" in hint, kind in (int, (int, float)))
+    return schema
 
 
 def _to_json(record: Any) -> dict:
