@@ -1,12 +1,14 @@
-"""The article's four runs through the real `scopelab run`, and the CLI's start-up.
+"""The article's four runs through the real CLI: four `scopelab run` commands, then one `scopelab reproduce`.
 
-Each config runs in its own `scopelab run` subprocess, one after the other: wall time of each and
-in total, the peak memory (maximum resident set) of each process, and the result it reached. Then
-the start-up of `scopelab --help`, which must not import TensorFlow (bench_list.py times `list` and
-`compare` over 1,000 runs).
+First each config runs in its own `scopelab run` subprocess, one after the other: wall time of each and
+in total, the peak memory (maximum resident set) of each process, and the result it reached. Then the
+same four in one `scopelab reproduce --rerun` process (TensorFlow imported once): its wall time against
+the sum of its four runs' training time (each run's own wall_seconds), the overhead the issue's target
+keeps within 4%, set beside the same overhead of the four separate commands. Last, the start-up of
+`scopelab --help`, which must not import TensorFlow (bench_list.py times `list` and `compare`).
 
-    python benchmarks/bench_article.py                     # full size: about 5 minutes on 2 quiet cores
-    python benchmarks/bench_article.py --steps-scale 0.02  # a check in about half a minute
+    python benchmarks/bench_article.py           # full size: about 8 minutes on 2 quiet cores
+    python benchmarks/bench_article.py --quick   # 1/20 of the steps, as reproduce --quick: about a minute
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import time
 from pathlib import Path
 
 from scopelab.config import load_config
+from scopelab.config_source import builtin_path
+from scopelab.reproduce import ARTICLE_CONFIGS, quick_overrides
 from scopelab.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ["tied_ae", "untied_ae", "mlp_shared", "mlp_averaged"]
+CONFIGS = list(ARTICLE_CONFIGS)
 
 
 def scopelab_command() -> list[str]:
@@ -36,23 +40,17 @@ def scopelab_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "scopelab"]
 
 
-def scaled_overrides(path: Path, scale: float) -> tuple[list[str], int]:
-    """`--set` options giving each network round(steps * scale) steps, and the updates that makes."""
-    config = load_config(path)
-    if scale == 1:
-        overrides = []
-    elif config.experiment == "autoencoder":
-        overrides = [f"train.steps={max(1, round(config.train.steps * scale))}"]
-    else:
-        overrides = [f"networks.{i}.steps={max(1, round(n.steps * scale))}" for i, n in enumerate(config.networks)]
+def scaled_overrides(path: Path, quick: bool) -> tuple[list[str], int]:
+    """`--set` options for what `reproduce --quick` runs (or none), and the updates that makes."""
+    overrides = list(quick_overrides(load_config(path))) if quick else []
     config = load_config(path, overrides)
     networks = [config.train] if config.experiment == "autoencoder" else config.networks
     return overrides, sum(network.steps + 1 for network in networks)
 
 
 def run_config(name: str, args: argparse.Namespace, runs_dir: Path) -> dict:
-    path = ROOT / "configs" / f"{name}.yaml"
-    overrides, updates = scaled_overrides(path, args.steps_scale)
+    path = builtin_path(name)
+    overrides, updates = scaled_overrides(path, args.quick)
     command = scopelab_command() + ["run", str(path), "--runs-dir", str(runs_dir), "--quiet", "--device", args.device,
                                     "--threads", str(args.threads)]
     for override in overrides:
@@ -78,6 +76,25 @@ def run_config(name: str, args: argparse.Namespace, runs_dir: Path) -> dict:
     return row
 
 
+def run_reproduce(args: argparse.Namespace, runs_dir: Path) -> dict:
+    """The four in one `scopelab reproduce` process: its wall time against the sum of its runs' training time."""
+    command = scopelab_command() + ["reproduce", "--rerun", "--runs-dir", str(runs_dir), "--quiet", "--format", "json",
+                                    "--device", args.device, "--threads", str(args.threads)]
+    command += ["--quick"] if args.quick else []
+    print("reproduce: the four in one process...", flush=True)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        return {"exit_code": result.returncode, "error": result.stderr.strip().splitlines()[-5:]}
+    runs = json.loads(result.stdout)["runs"]
+    training = {name: RunDir(runs_dir / ids[0]).read_record().wall_seconds
+                for name, ids in runs.items()}
+    total = sum(training.values())
+    return {"wall_seconds": round(wall, 2), "training_seconds": training, "training_total": round(total, 2),
+            "overhead_percent": round(100 * (wall / total - 1), 1)}
+
+
 def time_command(command: list[str], repeats: int) -> dict:
     seconds = []
     for _ in range(repeats):
@@ -100,7 +117,7 @@ def startup(repeats: int) -> dict:
     return timing
 
 
-def print_report(rows: list[dict], start: dict) -> None:
+def print_report(rows: list[dict], together: dict, start: dict) -> None:
     print(f"\n{'config':<14} {'updates':>7} {'wall s':>8} {'steps/s':>8} {'cpu s':>7} {'peak MB':>8}  result")
     for row in rows:
         if "error" in row:
@@ -111,6 +128,14 @@ def print_report(rows: list[dict], start: dict) -> None:
         print(f"{row['config']:<14} {row['updates']:>7} {row['wall_seconds']:>8.1f} "
               f"{row['train_steps_per_second']:>8.1f} {row['cpu_seconds']:>7.1f} {row['peak_rss_mb']:>8.0f}  {result}")
     print(f"{'total':<14} {sum(r['updates'] for r in rows):>7} {sum(r['wall_seconds'] for r in rows):>8.1f}")
+    for label, timing in (("four commands", separate_overhead(rows)), ("one reproduce", together)):
+        if timing is None and not rows:
+            continue  # --reproduce-only
+        if timing is None or "error" in timing:
+            print(f"{label}: failed {timing['error'][-1:] if timing else ''}")
+        else:
+            print(f"{label}: {timing['wall_seconds']:.1f} s wall for {timing['training_total']:.1f} s of training "
+                  f"({timing['overhead_percent']:+.1f}%)")
     if "error" in start:
         print(f"scopelab --help failed: {start['error']}")
     else:
@@ -118,31 +143,41 @@ def print_report(rows: list[dict], start: dict) -> None:
               f"(TensorFlow imported: {'yes' if start['imports_tensorflow'] else 'no'})")
 
 
+def separate_overhead(rows: list[dict]) -> dict | None:
+    """The four separate commands' wall time against the sum of their runs' training time."""
+    if not rows or any("error" in row for row in rows):
+        return None
+    wall, training = sum(row["wall_seconds"] for row in rows), sum(row["run_wall_seconds"] for row in rows)
+    return {"wall_seconds": round(wall, 2), "training_total": round(training, 2),
+            "overhead_percent": round(100 * (wall / training - 1), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=CONFIGS)
-    parser.add_argument("--steps-scale", type=float, default=1.0, help="run this fraction of each network's steps")
+    parser.add_argument("--quick", action="store_true", help="1/20 of the steps, as `scopelab reproduce --quick`")
+    parser.add_argument("--reproduce-only", action="store_true", help="skip the four separate `scopelab run` commands")
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     parser.add_argument("--threads", type=int, default=0, help="passed to scopelab run; 0: every core")
     parser.add_argument("--repeats", type=int, default=5, help="timings of `scopelab --help`")
     parser.add_argument("--runs-dir", type=Path, help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_article.json")
     args = parser.parse_args()
-    if not 0 < args.steps_scale <= 1:
-        parser.error("--steps-scale must be in (0, 1].")
 
     with tempfile.TemporaryDirectory(prefix="scopelab-article-") as scratch:
         runs_dir = args.runs_dir or Path(scratch)
         load = os.getloadavg()
-        rows = [run_config(name, args, runs_dir) for name in args.configs]
+        rows = [] if args.reproduce_only else [run_config(name, args, runs_dir) for name in CONFIGS]
+        together = run_reproduce(args, runs_dir)
     start = startup(args.repeats)
-    print_report(rows, start)
+    print_report(rows, together, start)
     report = {
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_average_before": load, "load_average_after": os.getloadavg()},
-        "settings": {"steps_scale": args.steps_scale, "device": args.device, "threads": args.threads},
+        "settings": {"quick": args.quick, "device": args.device, "threads": args.threads},
         "runs": rows,
         "total_wall_seconds": round(sum(row["wall_seconds"] for row in rows), 2),
+        "separate_commands": separate_overhead(rows),
+        "reproduce": together,
         "peak_rss_mb_of_all": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "help_startup": start,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import platform
 import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import click
 
 from scopelab.errors import InputError, Interrupted, RunFailed
-from scopelab.report import COMPARE_FORMATS, LIST_FORMATS
+from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
 
 RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
@@ -64,6 +66,23 @@ JOBS = click.option(
     "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
     help="Members to run at once, each in its own process with its share of the cores.",
 )
+EXECUTOR = click.option(
+    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+    help="local: this machine, --jobs at once; ray: one Ray task per member (pip install 'scopelab[ray]').",
+)
+ADDRESS = click.option(
+    "--address", metavar="HOST:PORT",
+    help="The Ray cluster to join ('auto': the one running here); default: start a local Ray.",
+)
+DEVICE = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+    help="Where to train: the GPU when TensorFlow sees one (auto), or force one (Ray: gpu gives each run a GPU).",
+)
+THREADS = click.option(
+    "--threads", type=click.IntRange(min=0), default=0, show_default=True,
+    help="TensorFlow threads (Ray: CPUs) per member; 0: the cores shared out among --jobs (Ray: 1).",
+)
+QUIET = click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal).")
 
 
 @contextmanager
@@ -103,8 +122,26 @@ class _Group(click.Group):
             sys.exit(error.exit_code)
 
 
-@click.group(cls=_Group)
-@click.version_option(package_name="scopelab")
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Without importing TensorFlow: its version comes from the installed package's metadata."""
+    if not value or ctx.resilient_parsing:
+        return
+    from scopelab import __version__
+
+    tensorflow = "not installed"
+    for distribution in ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"):
+        try:
+            tensorflow = metadata.version(distribution)
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    click.echo(f"scopelab {__version__} (TensorFlow {tensorflow}, Python {platform.python_version()})")
+    ctx.exit()
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the versions of scopelab, TensorFlow and Python, and exit.")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
@@ -112,63 +149,75 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     \b
     Example:
-      scopelab run configs/tied_ae.yaml
-      scopelab list
+      scopelab list                  # the built-in experiments, and your runs
+      scopelab run tied_ae
+      scopelab reproduce --quick     # the article's tables, at 1/20 of the steps
     """
     ctx.obj = {"debug": debug}
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())  # bare `scopelab`: the help, and success
 
 
 @main.command()
-@click.argument("config", type=click.Path(path_type=Path), required=False)
+@click.argument("config", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key (repeatable), e.g. --set train.steps=200.")
 @RUNS_DIR
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
-              help="Where to train: the GPU when TensorFlow sees one (auto), or force one.")
+@DEVICE
 @click.option("--resume", metavar="RUN", shell_complete=_complete_run_ids,
               help="Continue an interrupted or failed run (id or unique prefix).")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="TensorFlow threads per pool; 0: every core (with --seeds and --jobs N: cores / N).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@QUIET
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and its variables; train and write nothing.")
 @SEEDS
 @JOBS
-def run(config: Path | None, overrides: tuple[str, ...], runs_dir: Path, device: str, resume: str | None,
+def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: str, resume: str | None,
         threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int) -> None:
     """Train the experiment a CONFIG describes and record it in a new run directory.
 
+    CONFIG is a file, a name in ./configs/ (tied_ae: ./configs/tied_ae.yaml) or a built-in config's name.
+
     \b
     Example:
-      scopelab run configs/tied_ae.yaml
-      scopelab run configs/untied_ae.yaml --set train.steps=2000 --set train.seed=1
+      scopelab run tied_ae
+      scopelab run untied_ae --set train.steps=2000 --set train.seed=1
+      scopelab run my_configs/wide.yaml
       scopelab run --resume 20261127-101500-tied_ae
-      scopelab run configs/mlp_shared.yaml --dry-run
-      scopelab run configs/tied_ae.yaml --seeds 5 --jobs 2
+      scopelab run mlp_shared --dry-run
+      scopelab run tied_ae --seeds 5 --jobs 2
     """
+    from scopelab.config_source import resolve_config
     from scopelab.runner import RunRequest
     from scopelab.runner import run as run_experiment
 
     if (config is None) == (resume is None):
-        raise InputError("give a CONFIG file to run, or --resume RUN to continue a run (not both).")
+        raise InputError("give a CONFIG to run, or --resume RUN to continue a run (not both).")
     if resume and overrides:
         raise InputError("--set cannot change a resumed run: it continues with the config it started with.")
+    path = resolve_config(config) if config else None
     if seeds is not None and not (resume or dry_run):
         from scopelab.sweep import SweepRequest, run_sweep
 
-        request = SweepRequest(config, seeds=seeds, overrides=overrides, runs_dir=runs_dir, jobs=jobs,
+        request = SweepRequest(path, seeds=seeds, overrides=overrides, runs_dir=runs_dir, jobs=jobs,
                                threads=threads, device=device, progress=not quiet, command=_command())
         click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
+        from scopelab.config import load_config
+
+        click.echo(f"next: scopelab compare {load_config(path, overrides).name}{_runs_dir_option(runs_dir)}", err=True)
         return
     if seeds is not None or jobs != 1:
         raise InputError("--seeds (and --jobs) start a group of new runs: give a CONFIG, not --resume or --dry-run.")
     if dry_run:
         from scopelab.inspector import dry_run as describe
 
-        click.echo(describe(str(config) if config else resume, overrides, runs_dir))
+        click.echo(describe(str(path) if path else resume, overrides, runs_dir))
         return
-    request = RunRequest(config, overrides, runs_dir, device, resume, threads, progress=not quiet, command=_command())
+    request = RunRequest(path, overrides, runs_dir, device, resume, threads, progress=not quiet, command=_command())
     run_dir = run_experiment(request, echo=_echo)
     click.echo(f"run directory: {run_dir.path}")
+    # On stderr: stdout ends with the run directory, for scripts.
+    click.echo(f"next: scopelab show {run_dir.run_id}{_runs_dir_option(runs_dir)}", err=True)
 
 
 @main.command(name="list")
@@ -422,12 +471,13 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
 
     Builds the graph without training: shape and parameters of each variable, totals per scope, and
     the name scopes whose ops read it, found by walking the graph (a tied or shared weight is read in
-    two places). CONFIG_OR_RUN is a config file, a run directory, or a run id (or unique prefix).
+    two places). CONFIG_OR_RUN is a config (a file, a name in ./configs/ or a built-in name), a run
+    directory, or a run id (or unique prefix).
 
     \b
     Example:
-      scopelab inspect configs/tied_ae.yaml
-      scopelab inspect configs/mlp_shared.yaml --format json
+      scopelab inspect tied_ae
+      scopelab inspect mlp_shared --format json
       scopelab inspect 20261127-101500-tied_ae
     """
     from scopelab.inspector import inspect as inspect_target
@@ -436,7 +486,7 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
 
 
 @main.command()
-@click.argument("config", type=click.Path(path_type=Path), required=False)
+@click.argument("config", required=False)
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
               help="Run each value of a config key (repeatable: the members are the product of the grids).")
 @SEEDS
@@ -446,19 +496,17 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
 @click.option("--resume", metavar="SWEEP",
               help="Run the members of a sweep that did not complete (id or unique prefix).")
 @JOBS
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this machine, --jobs at once; ray: one Ray task per member (pip install 'scopelab[ray]').")
-@click.option("--address", metavar="HOST:PORT",
-              help="The Ray cluster to join ('auto': the one running here); default: start a local Ray.")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="TensorFlow threads (Ray: CPUs) per member; 0: the cores shared out among --jobs (Ray: 1).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
-              help="Where members train (Ray: gpu gives each member a GPU).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(config: Path | None, grid: tuple[str, ...], seeds: str | None, overrides: tuple[str, ...], runs_dir: Path,
+@EXECUTOR
+@ADDRESS
+@THREADS
+@DEVICE
+@QUIET
+def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, overrides: tuple[str, ...], runs_dir: Path,
           resume: str | None, jobs: int, executor: str, address: str | None, threads: int, device: str,
           quiet: bool) -> None:
     """Run a CONFIG for every combination of --grid values and --seeds; each member is an ordinary run.
+
+    CONFIG is a file, a name in ./configs/ or a built-in config's name, as for `run`.
 
     The sweep's record (the command, each member's overrides, run id and status) is
     <runs-dir>/sweeps/<sweep-id>/sweep.json. A member that fails does not stop the others; the
@@ -466,14 +514,15 @@ def sweep(config: Path | None, grid: tuple[str, ...], seeds: str | None, overrid
 
     \b
     Example:
-      scopelab sweep configs/tied_ae.yaml --grid train.learning_rate=0.03,0.1,0.3 --grid model.tied=true,false \\
-          --seeds 3 --jobs 2
+      scopelab sweep tied_ae --grid train.learning_rate=0.03,0.1,0.3 --grid model.tied=true,false --seeds 3 --jobs 2
       scopelab sweep --resume 20261127-101500-tied_ae
-      scopelab sweep configs/mlp_shared.yaml --seeds 5 --executor ray --address 10.0.0.5:6379
+      scopelab sweep mlp_shared --seeds 5 --executor ray --address 10.0.0.5:6379
     """
+    from scopelab.config_source import resolve_config
     from scopelab.sweep import SweepRequest, run_sweep
 
-    request = SweepRequest(config, grid, seeds, overrides, runs_dir, resume, executor, jobs, address, threads, device,
+    path = resolve_config(config) if config else None
+    request = SweepRequest(path, grid, seeds, overrides, runs_dir, resume, executor, jobs, address, threads, device,
                            progress=not quiet, command=_command())
     click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
 
@@ -503,8 +552,104 @@ def board(references: tuple[str, ...], runs_dir: Path, port: int, host: str) -> 
     serve(BoardRequest(references, runs_dir, port, host), echo=click.echo)
 
 
+@main.command()
+@RUNS_DIR
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Run every config with seeds 0..N-1: mean ± std, and whether the article's figure is in the 95% "
+              "interval of one run.")
+@click.option("--rerun", is_flag=True, help="Train again even where a completed run of the identical config exists.")
+@click.option("--quick", is_flag=True, help="One twentieth of the steps: checks an install in well under a minute.")
+@click.option("--format", "fmt", type=click.Choice(REPRODUCE_FORMATS), default="table", show_default=True,
+              help="markdown pastes into a README; json holds every number.")
+@JOBS
+@EXECUTOR
+@ADDRESS
+@THREADS
+@DEVICE
+@QUIET
+def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jobs: int, executor: str,
+              address: str | None, threads: int, device: str, quiet: bool) -> None:
+    """Run the article's four experiments and set its figures beside the measured ones.
+
+    Runs the built-in untied_ae, tied_ae, mlp_shared and mlp_averaged (a config that already has a
+    completed run of the identical resolved config in the runs directory is not run again), then prints
+    the article's autoencoder loss table and MLP table next to the measured values and a verdict on each
+    of its three claims. With --jobs 1 everything trains in this one process; otherwise each config's
+    seeds run as a sweep, --jobs at a time.
+
+    \b
+    Example:
+      scopelab reproduce --quick
+      scopelab reproduce --format markdown
+      scopelab reproduce --seeds 5 --jobs 2
+    """
+    from scopelab.reproduce import ReproduceRequest
+    from scopelab.reproduce import reproduce as run_reproduction
+
+    request = ReproduceRequest(runs_dir, seeds, rerun, quick, jobs, executor, address, threads, device,
+                               progress=not quiet, fmt=fmt)
+    click.echo(run_reproduction(request, echo=lambda text: click.echo(text, err=True)))
+
+
+@main.group()
+def config() -> None:
+    """Look at the built-in configs and copy one to edit.
+
+    \b
+    Example:
+      scopelab config show tied_ae
+      scopelab config copy tied_ae
+    """
+
+
+@config.command(name="show")
+@click.argument("name", metavar="CONFIG")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (repeatable), e.g. --set train.steps=200.")
+def config_show(name: str, overrides: tuple[str, ...]) -> None:
+    """Print a CONFIG with every default filled in and its base applied: what a run would record.
+
+    CONFIG is a file, a name in ./configs/ or a built-in config's name, as for `run`.
+
+    \b
+    Example:
+      scopelab config show tied_ae
+      scopelab config show configs/wide.yaml --set train.steps=200
+    """
+    from scopelab.config import dump_config, load_config
+    from scopelab.config_source import resolve_config, source_label
+
+    path = resolve_config(name)
+    click.echo(f"# {source_label(path)}, resolved\n{dump_config(load_config(path, overrides))}", nl=False)
+
+
+@config.command(name="copy")
+@click.argument("name", metavar="NAME")
+@click.argument("dest", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+def config_copy(name: str, dest: Path | None, force: bool) -> None:
+    """Write the built-in config NAME to DEST (default: ./configs/NAME.yaml) for editing.
+
+    The copy is the built-in file as shipped, comments included; `scopelab run NAME` then runs the copy,
+    since ./configs/NAME.yaml comes before the built-in.
+
+    \b
+    Example:
+      scopelab config copy tied_ae
+      scopelab config copy mlp_shared my_configs/wide.yaml --force
+    """
+    from scopelab.config_source import copy_builtin
+
+    click.echo(f"wrote {copy_builtin(name, dest, force)}")
+
+
 def _command() -> str:
     return click.get_current_context().meta["command"]
+
+
+def _runs_dir_option(runs_dir: Path) -> str:
+    """' --runs-dir DIR' for a hint to copy, unless it is the default."""
+    return "" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"
 
 
 def _echo(text: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.listing import short_ids
 from scopelab.report import DECIMALS, MISSING, Block, csv_text, fixed, higher_is_better, markdown_block, text_block
 from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, flatten, read_runs, resolve_run
 from scopelab.stats import Difference, Stat, describe, mean_interval, welch_difference
@@ -52,12 +53,13 @@ def compare_report(request: CompareRequest) -> str:
     file, draws the loss curves too."""
     records = read_runs(request.runs_dir)
     if not records:
-        raise InputError(f"no runs in {request.runs_dir}/ yet; make some with: scopelab run configs/tied_ae.yaml")
+        raise InputError(f"no runs in {request.runs_dir}/ yet; make some with: scopelab run tied_ae")
     if request.references:
         selections = [_referenced_runs(records, request.references, request.runs_dir)]
     else:
         selections = _latest_runs(records, request.runs_dir)
-    comparisons = [build_comparison(_groups(runs, request.each)) for runs in selections]
+    short = short_ids([record.run_id for record in records])
+    comparisons = [build_comparison(_groups(runs, request.each, short)) for runs in selections]
     if request.plot:
         from scopelab.plot import plot_losses  # here: scopelab.plot imports this module for Comparison
 
@@ -143,11 +145,12 @@ def _suggestion(reference: str, names: set[str], run_ids: dict) -> str:
     return f" (did you mean {' or '.join(repr(candidate) for candidate in close)}?)" if close else ""
 
 
-def _groups(runs: list[Run], each: bool) -> list[Group]:
+def _groups(runs: list[Run], each: bool, short: dict[str, str]) -> list[Group]:
     """Pool completed repeats of one config into a group, groups in the order of their first run. When all
     runs fall into one group there is nothing to compare a pool with, so they stay apart (as with --each).
     A run named by id that did not complete stands alone: a sweep member that diverged and was re-run shares
-    its sweep, grid point and seed with the re-run, and must not be averaged into it."""
+    its sweep, grid point and seed with the re-run, and must not be averaged into it. With --each, and where
+    two groups share a config name, a column is labelled by its (latest) run's short id."""
     pools: dict[tuple, list[Run]] = {}
     for record in runs:
         alone = each or record.status != "completed"
@@ -156,9 +159,8 @@ def _groups(runs: list[Run], each: bool) -> list[Group]:
     if len(pools) == 1 and len(runs) > 1:
         pools = {(record.run_id,): [record] for record in runs}
     labels = [_group_label(pool) for pool in pools.values()]
-    # Two groups of one config name (changed by --set, say) are told apart by their latest run's id.
     return [
-        Group(label if labels.count(label) == 1 else pool[-1].run_id, pool)
+        Group(label if labels.count(label) == 1 and not each else short[pool[-1].run_id], pool)
         for label, pool in zip(labels, pools.values())
     ]
 
@@ -259,9 +261,10 @@ def _settings_that_differ(groups: list[Group]) -> list[tuple[str, list[str]]]:
     keys = list(dict.fromkeys(key for runs in settings for setting in runs for key in setting))
     differing = []
     for key in keys:
-        values = [[setting.get(key, MISSING) for setting in runs] for runs in settings]
-        if len({_show(value) for column in values for value in column}) > 1:
-            differing.append((key, [", ".join(dict.fromkeys(_show(value) for value in column)) for column in values]))
+        values = [[_show(setting.get(key, MISSING)) for setting in runs] for runs in settings]
+        # Differs between the groups: the seeds 0, 1, 2 on both sides are the same setting.
+        if len({frozenset(column) for column in values}) > 1:
+            differing.append((key, [", ".join(dict.fromkeys(column)) for column in values]))
     return differing
 
 
@@ -289,10 +292,9 @@ def verdict(groups: list[Group], row: Row) -> str:
     flip = second_wins != higher
     lead = -difference.delta if flip else difference.delta
     if difference.low is None:
-        amount = fixed(abs(lead), metric)
         return (
-            f"{winner} is ahead of {loser} on {name} by {amount} "
-            f"({sizes}: no confidence interval without repeats, e.g. --seeds 5)"
+            f"{second} - {first} on {name}: {difference.delta:+.{DECIMALS.get(metric, 4)}f}; with {sizes} no test of "
+            "the difference is possible (it needs two or more runs a side, e.g. --seeds 5)"
         )
     low, high = (-difference.high, -difference.low) if flip else (difference.low, difference.high)
     places = _ci_decimals(high - low, metric)

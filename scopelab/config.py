@@ -1,7 +1,8 @@
-"""Config: YAML plus `--set key=value` overrides -> typed, frozen dataclasses.
+"""Config: YAML (with its `base:` chain) plus `--set key=value` overrides -> typed, frozen dataclasses.
 
-Defaults live here, a config file holds what differs. Every error is an InputError that names the
-file, the key path and what was expected; the training code only ever sees the dataclasses.
+Defaults live here, a config file holds what differs (from the defaults, or from its base). Every
+error is an InputError that names the file, the key path and what was expected; the training code
+only ever sees the dataclasses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from scopelab.config_source import BUILTIN_PREFIX, builtin_path, suggest_builtin
 from scopelab.errors import InputError
 
 Optimizer = Literal["adagrad", "adam", "sgd", "momentum", "rmsprop"]
@@ -120,7 +122,7 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), o
     """
     path = Path(path)
     where = str(path)
-    raw = _read_yaml(path)
+    raw = _read_with_bases(path)
     parsed = [_parse_override(text, option) for text in overrides]
     experiment = raw.get("experiment")
     for keys, value, _ in parsed:
@@ -140,6 +142,61 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), o
     config = _convert(raw, schema, "", where)
     _validate(config, where)
     return config
+
+
+def _read_with_bases(path: Path) -> dict:
+    """The file's keys over its base's over the base's base...: mappings merge key by key, anything else
+    (a list such as `networks`, a scalar) is replaced whole. `name` is never inherited: it is the file's."""
+    layers = [_read_yaml(path)]
+    chain = [path]
+    while "base" in layers[-1]:
+        child = chain[-1]
+        reference = layers[-1].pop("base")
+        if not isinstance(reference, str) or not reference.strip():
+            raise InputError(f"{child}: key 'base' is {_show(reference)}; expected a built-in name or a file path.")
+        base = _base_path(reference, child)
+        if any(base.resolve() == earlier.resolve() for earlier in chain):
+            names = " -> ".join(str(item) for item in [*chain, base])
+            raise InputError(f"{path}: the base chain is a cycle: {names}.")
+        raw = _read_yaml(base)
+        ours, theirs = layers[-1].get("experiment"), raw.get("experiment")
+        if ours is not None and theirs is not None and ours != theirs:
+            raise InputError(
+                f"{child}: experiment {_show(ours)}, but its base '{reference}' is of experiment {_show(theirs)}; "
+                "a base must be of the same experiment kind."
+            )
+        if ours is not None:
+            raw["experiment"] = ours  # so that the next base down is checked against it too
+        raw.pop("name", None)
+        layers.append(raw)
+        chain.append(base)
+    merged: dict = {}
+    for layer in reversed(layers):
+        merged = _merge(merged, layer)
+    return merged
+
+
+def _base_path(reference: str, child: Path) -> Path:
+    """A bare name is a built-in config; anything with a '/' or a .yaml suffix a path relative to the file."""
+    name = reference.removeprefix(BUILTIN_PREFIX)
+    is_path = "/" in reference or Path(reference).suffix in (".yaml", ".yml")
+    if reference.startswith(BUILTIN_PREFIX) or not is_path:
+        found = builtin_path(name)
+        if found is None:
+            raise InputError(f"{child}: base '{reference}' is not a built-in config{suggest_builtin(name)}.")
+        return found
+    found = child.parent / reference
+    if not found.is_file():
+        raise InputError(f"{child}: base '{reference}' not found (looked for {found}).")
+    return found
+
+
+def _merge(base: dict, layer: dict) -> dict:
+    merged = dict(base)
+    for key, value in layer.items():
+        both_mappings = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both_mappings else value
+    return merged
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,7 @@ def load_mnist(path: str | None = None) -> Mnist:
     """Load from `path`, else $SCOPELAB_DATA, else the bundled copy (whose checksums are verified)."""
     chosen = path or os.environ.get("SCOPELAB_DATA")
     if not chosen:
-        verify_checksums(BUNDLED_DIR)
-        return _load_idx_dir(BUNDLED_DIR, "bundled MNIST")
+        return _bundled(BUNDLED_DIR)
     location = Path(chosen).expanduser()
     if location.is_dir():
         return _load_idx_dir(location, str(location))
@@ -57,6 +57,18 @@ def load_mnist(path: str | None = None) -> Mnist:
     if location.exists():
         raise InputError(f"{location}: expected a directory of MNIST IDX files or an mnist.npz file.")
     raise InputError(f"{location}: no such data directory or file (from data.path or SCOPELAB_DATA).")
+
+
+@cache
+def _bundled(directory: Path) -> Mnist:
+    """Read once per process (about a second): `reproduce` and serial sweeps train many runs in one process.
+    Read-only arrays, so that no run can change the copy the next one gets."""
+    verify_checksums(directory)
+    mnist = _load_idx_dir(directory, "bundled MNIST")
+    for split in (mnist.train, mnist.test):
+        split.images.setflags(write=False)
+        split.labels.setflags(write=False)
+    return mnist
 
 
 def verify_checksums(directory: Path) -> None:

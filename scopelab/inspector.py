@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scopelab.config import Config, config_to_dict, dump_config, load_config
+from scopelab.config_source import resolve_config, source_label
 from scopelab.errors import InputError
 from scopelab.runs import resolve_run
 
@@ -149,14 +150,23 @@ def name_scopes(variables: list[VariableUses]) -> list[NameScope]:
 
 
 def load_target(target: str, overrides: tuple[str, ...], runs_dir: Path) -> tuple[Config, str]:
-    """A config file, a run directory, or a run id (or unique prefix) in runs_dir -> (config, where from)."""
+    """A config (a file, ./configs/NAME.yaml or a built-in name), a run directory, or a run id (or unique
+    prefix) in runs_dir -> (config, where from)."""
     path = Path(target)
     if path.is_file() or path.suffix in (".yaml", ".yml"):
-        return load_config(path, overrides), str(path)
+        return load_config(path, overrides), source_label(path)
+    if not path.is_dir():
+        try:
+            found = resolve_config(target)
+        except InputError:
+            pass  # not a config: a run, then
+        else:
+            return load_config(found, overrides), source_label(found)
     try:
         run_path = path if path.is_dir() else resolve_run(runs_dir, target).path
     except InputError as error:
-        raise InputError(f"'{target}' is neither a config file nor a run: {error}") from None
+        raise InputError(f"'{target}' is neither a config (file, ./configs/{target}.yaml or built-in) "
+                         f"nor a run: {error}") from None
     config_file = run_path / "config.yaml"
     if not config_file.is_file():
         raise InputError(f"{run_path}: no config.yaml, so this is not a run directory to inspect.")

@@ -16,9 +16,9 @@ from scopelab.runs import (
     Run,
     SweepRecord,
     is_number,
-    last_steps,
     read_runs,
     resolve_sweep,
+    steps_reached,
     sweep_dirs,
 )
 
@@ -30,7 +30,7 @@ HEADLINE_LABELS = {
     "acc_net2": "acc net 2",
     "acc_net1": "acc net 1",
 }
-CONFIG_COLUMNS = ("name", "experiment", "description", "file")
+CONFIG_COLUMNS = ("name", "experiment", "source", "description", "file")
 RUN_COLUMNS = (
     "run_id",
     "short_id",
@@ -40,6 +40,7 @@ RUN_COLUMNS = (
     "status",
     "reason",
     "steps",
+    "total_steps",
     "metric",
     "value",
     "wall_seconds",
@@ -54,7 +55,7 @@ SORT_COLUMNS: dict[str, Callable[[dict], Any]] = {
     "run": lambda row: row["run_id"],
     "config": lambda row: row["config"],
     "status": lambda row: row["status"],
-    "steps": lambda row: sum((row["steps"] or {}).values()),
+    "steps": lambda row: row["steps"] or 0,
     "wall": lambda row: row["wall_seconds"] if is_number(row["wall_seconds"]) else -1,
     "started": lambda row: row["started_at"] or "",
 }
@@ -94,26 +95,31 @@ def list_report(request: ListRequest) -> str:
 
 
 def config_rows(configs_dir: Path) -> list[dict]:
-    """Name, experiment and description of each config file; an invalid one says why instead."""
-    from scopelab.config import load_config
+    """Name, experiment, source and description of each config in configs_dir, then of each built-in one
+    (source "built-in"; "built-in, shadowed" when a local file of that name is what `run NAME` takes).
+    A local file that is a built-in one (the clone's configs/ links to them) is listed once, as built-in.
+    An invalid config says why instead of a description."""
+    from scopelab.config_source import BUILTIN_DIR, BUILTIN_PREFIX, builtin_names
 
     paths = sorted(configs_dir.glob("*.yaml")) + sorted(configs_dir.glob("*.yml")) if configs_dir.is_dir() else []
-    rows = []
-    for path in paths:
-        try:
-            config = load_config(path)
-        except InputError as error:
-            rows.append({"name": path.stem, "experiment": "invalid", "description": str(error), "file": str(path)})
-        else:
-            rows.append(
-                {
-                    "name": config.name,
-                    "experiment": config.experiment,
-                    "description": config.description,
-                    "file": str(path),
-                }
-            )
+    local = [path for path in paths if path.resolve().parent != BUILTIN_DIR]
+    rows = [_config_row(path, "local", str(path)) for path in local]
+    shadowed = {path.stem for path in local}
+    for name in builtin_names():
+        source = "built-in, shadowed" if name in shadowed else "built-in"
+        rows.append(_config_row(BUILTIN_DIR / f"{name}.yaml", source, BUILTIN_PREFIX + name))
     return rows
+
+
+def _config_row(path: Path, source: str, file: str) -> dict:
+    from scopelab.config import load_config
+
+    try:
+        config = load_config(path)
+    except InputError as error:
+        return {"name": path.stem, "experiment": "invalid", "source": source, "description": str(error), "file": file}
+    return {"name": config.name, "experiment": config.experiment, "source": source,
+            "description": config.description, "file": file}
 
 
 def run_rows(request: ListRequest) -> list[dict]:
@@ -166,7 +172,8 @@ def _run_row(run: Run, short_id: str) -> dict:
         "overrides": run.overrides,
         "status": run.status,
         "reason": run.reason,
-        "steps": last_steps(run.directory),
+        "steps": steps_reached(run.directory),
+        "total_steps": total_updates(record.steps_total) if record else None,
         "metric": headline,
         "value": metrics.get(headline) if headline else None,
         "metrics": metrics,
@@ -255,13 +262,12 @@ def short_ids(run_ids: list[str]) -> dict[str, str]:
 
 def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str:
     if name == "configs":
-        where = request.configs_dir
         if not rows:
-            return f"configs: none in {where}/"
+            return f"configs: none named {request.config}"
         table = Block(
-            f"configs in {where}/",
-            ["name", "experiment", "description"],
-            [[row["name"], row["experiment"], row["description"]] for row in rows],
+            f"configs: in {request.configs_dir}/ and built in (scopelab run NAME)",
+            ["name", "experiment", "source", "description"],
+            [[row["name"], row["experiment"], row["source"], row["description"]] for row in rows],
         )
         return "\n".join(text_block(table))
     where = request.runs_dir / TRASH_DIR if request.trash else request.runs_dir
@@ -292,7 +298,7 @@ def _run_cells(row: dict) -> list[str]:
         row["config"],
         _clip(overrides_text(row["overrides"]), 40),
         row["status"],
-        _steps_text(row["steps"]),
+        _steps_text(row["steps"], row["total_steps"]),
         metric,
         duration(row["wall_seconds"]),
         _when(row["started_at"]),
@@ -319,15 +325,17 @@ def _clip(text: str, width: int) -> str:
 
 
 def _csv_run_row(row: dict) -> dict:
-    return {**row, "steps": _steps_text(row["steps"]), "overrides": overrides_text(row["overrides"]),
-            "tags": ",".join(row["tags"])}
+    return {**row, "overrides": overrides_text(row["overrides"]), "tags": ",".join(row["tags"])}
 
 
-def _steps_text(steps: dict[str, int] | None) -> str:
-    """10000 for one network, 5000+5000 for two."""
-    if steps is None:
-        return "?"
-    return "+".join(str(step) for step in steps.values())
+def total_updates(steps_total: dict[str, int]) -> int | None:
+    """Steps 0..N of each network: N + 1 updates each (None for a record that does not say)."""
+    return sum(steps + 1 for steps in steps_total.values()) if steps_total else None
+
+
+def _steps_text(steps: int | None, total: int | None) -> str:
+    """Updates done (at the latest checkpoint) of the run's total: 4000/10001."""
+    return f"{'?' if steps is None else steps}/{'?' if total is None else total}"
 
 
 def duration(seconds: Any) -> str:

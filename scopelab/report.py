@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 LIST_FORMATS = ("table", "json", "csv")
 COMPARE_FORMATS = ("table", "markdown", "csv", "json")
+REPRODUCE_FORMATS = ("table", "markdown", "json")
 DECIMALS = {"test_loss": 6}  # the article prints the test loss to 6 places, everything else to 3 or 4
 # Which way is better for each test metric; the one place that knows, until experiments declare it.
 HIGHER_IS_BETTER = {"test_loss": False, "acc_net1": True, "acc_net2": True, "acc_averaged": True}

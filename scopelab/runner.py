@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scopelab.config import Config, dump_config, load_config, overridden
+from scopelab.config_source import source_label
 from scopelab.data import load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.quiet_tf import import_tensorflow
@@ -161,7 +162,7 @@ def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment
     return RunRecord(
         run_id=run_dir.run_id,
         config_name=config.name,
-        config_file=str(source) if source else None,
+        config_file=source_label(source) if source else None,
         experiment=config.experiment,
         description=config.description,
         status="running",

@@ -81,7 +81,7 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
         total=len(members),
         initial=len(members) - len(todo),
         file=sys.stderr,
-        disable=not request.progress,
+        disable=None if request.progress else True,  # None: tqdm turns itself off when stderr is no terminal
         unit="member",
         dynamic_ncols=True,
     )

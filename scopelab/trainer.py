@@ -38,6 +38,7 @@ class TrainState:
     lines: list[str] = field(default_factory=list)  # the table as printed, for log.txt
     test_metrics: dict[str, float] = field(default_factory=dict)
     checkpoint: str | None = None
+    done: int = 0  # updates run over all phases at this checkpoint: what `list` shows as steps reached
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def train(
             initial=done,
             file=sys.stderr,
             mininterval=0.5,
-            disable=not options.progress,
+            disable=None if options.progress else True,  # None: off by itself when stderr is not a terminal
             unit="step",
             dynamic_ncols=True,
         )
@@ -197,6 +198,7 @@ def _save(session: tf1.Session, saver: tf1.train.Saver, run_dir: RunDir, state: 
     run_dir.ckpt_dir.mkdir(exist_ok=True)
     path = saver.save(session, str(run_dir.ckpt_dir / "model"), global_step=position, write_meta_graph=False)
     state.checkpoint = path.rsplit("/", 1)[-1]
+    state.done = position
     run_dir.write_text("ckpt/state.json", json.dumps(state.__dict__, indent=1))
 
 

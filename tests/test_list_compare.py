@@ -41,6 +41,7 @@ def real_runs(tmp_path_factory, mnist_dir) -> dict[str, Path]:
         result = cli("run", write_config(base / f"{name}.yaml", config), "--runs-dir", runs_dir, "--quiet")
         assert result.exit_code == 0, result.output
         made[name] = Path(result.stdout.splitlines()[-1].removeprefix("run directory: "))
+        assert result.stderr.endswith(f" {made[name].name} --runs-dir {runs_dir}\n")  # the next command's hint
     return made
 
 
@@ -125,14 +126,15 @@ def test_list_shows_configs_and_runs_newest_first(real_runs):
         ["tied_ae", "autoencoder"],
         ["untied_ae", "autoencoder"],
     ]
-    assert configs[3][2].startswith("Autoencoder 784-625-784, decoder weight tied")
+    assert configs[3][2] == "built-in" and configs[3][3].startswith("Autoencoder 784-625-784, decoder weight tied")
     runs = table_lines(result.stdout, "run")
     ids = sorted((path.name for path in real_runs.values()), reverse=True)
     assert [row[0] for row in runs] == [run_id[: len(row[0])] for run_id, row in zip(ids, runs)]
     by_config = {row[1]: row for row in runs}
     assert set(by_config) == set(real_runs)
     assert all(row[2] == "completed" for row in runs)
-    assert by_config["tied"][3] == "30" and by_config["shared"][3] == "20+20"
+    # Updates done at the last checkpoint, of the total: steps 0..30, and 0..20 for each of two networks.
+    assert by_config["tied"][3] == "31/31" and by_config["shared"][3] == "42/42"
     test_loss = summary_of(real_runs["tied"])["metrics"]["test_loss"]
     assert by_config["tied"][4] == f"test loss {test_loss:.6f}"
     independent = summary_of(real_runs["independent"])["metrics"]
@@ -153,7 +155,8 @@ def test_list_sections_and_filters(real_runs, tmp_path):
     assert [row[1] for row in newest] == [names[run_id] for run_id in sorted(names, reverse=True)[:2]]
     assert "runs: none match" in cli("list", "--runs", "--status", "failed", "--runs-dir", runs_dir).stdout
     assert "runs: none yet" in cli("list", "--runs", "--runs-dir", tmp_path / "empty").stdout
-    assert "configs: none in" in cli("list", "--configs", "--configs-dir", tmp_path / "nothing").stdout
+    built_in = json.loads(cli("list", "--configs", "--format", "json", "--configs-dir", tmp_path / "nothing").stdout)
+    assert {config["source"] for config in built_in["configs"]} == {"built-in"}
     bad = cli("list", "--status", "finished", "--runs-dir", runs_dir)
     assert bad.exit_code == 2 and "finished" in bad.stderr
 
@@ -165,14 +168,15 @@ def test_list_json_and_csv_carry_the_numbers(real_runs):
     assert names == ["mlp_averaged", "mlp_shared", "smoke", "tied_ae", "untied_ae"]
     runs = {run["config"]: run for run in listing["runs"]}
     assert runs["tied"]["run_id"] == real_runs["tied"].name
-    assert runs["tied"]["steps"] == {"autoencoder": 30}
-    assert runs["shared"]["steps"] == {"net1": 20, "net2": 20}
+    assert (runs["tied"]["steps"], runs["tied"]["total_steps"]) == (31, 31)
+    assert (runs["shared"]["steps"], runs["shared"]["total_steps"]) == (42, 42)
     assert runs["tied"]["value"] == summary_of(real_runs["tied"])["metrics"]["test_loss"]
     rows = list(csv.DictReader(io.StringIO(cli("list", "--format", "csv", "--runs-dir", runs_dir).stdout)))
     by_config = {row["config"]: row for row in rows}
     assert len(rows) == 4 and by_config["untied"]["run_id"] == real_runs["untied"].name
     assert float(by_config["untied"]["value"]) == summary_of(real_runs["untied"])["metrics"]["test_loss"]
-    assert by_config["independent"]["steps"] == "20+20" and by_config["independent"]["metric"] == "acc_averaged"
+    assert by_config["independent"]["steps"] == "42" and by_config["independent"]["total_steps"] == "42"
+    assert by_config["independent"]["metric"] == "acc_averaged"
     configs_csv = cli("list", "--configs", "--format", "csv", "--configs-dir", CONFIGS).stdout
     assert [row["name"] for row in csv.DictReader(io.StringIO(configs_csv))][:2] == ["mlp_averaged", "mlp_shared"]
 
@@ -253,8 +257,9 @@ def test_compare_two_autoencoders_prints_the_article_table(real_runs):
         assert row[1:] == [f"{float(first['loss']):.4f}", f"{float(second['loss']):.4f}", f"{delta:+.4f}"]
     test = [summary_of(real_runs[name])["metrics"]["test_loss"] for name in ("untied", "tied")]
     assert rows[-1] == ["test", f"{test[0]:.6f}", f"{test[1]:.6f}", f"{test[1] - test[0]:+.6f}"]
-    better, worse = ("tied", "untied") if test[1] < test[0] else ("untied", "tied")
-    assert f"{better} is ahead of {worse} on test loss by {abs(test[1] - test[0]):.6f} (n=1 each" in out
+    assert (f"tied - untied on test loss: {test[1] - test[0]:+.6f}; with n=1 each no test of the difference is "
+            "possible") in out
+    assert "ahead" not in out
 
 
 def test_compare_by_id_prefix_and_config_name_agree(real_runs):
@@ -507,15 +512,15 @@ def test_only_completed_runs_are_pooled(tmp_path):
     result = cli("compare", diverged, "grid", "--format", "json", "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
     (comparison,) = json.loads(result.stdout)["comparisons"]
-    # Both groups would be labelled grid[train.learning_rate=0.1], so each is named by its latest run.
+    # Both groups would be labelled grid[train.learning_rate=0.1], so each is named by its latest run's short id.
     assert [(group["label"], group["runs"]) for group in comparison["groups"]] == [
-        (diverged, [diverged]),
-        (pooled[-1], pooled),
+        ("20261127-120000", [diverged]),
+        ("20261127-120101", pooled),
     ]
     step_10 = next(row for row in comparison["rows"] if row["step"] == 10)
     assert step_10["values"] == {
-        diverged: {"n": 1, "mean": 90.0, "std": None},
-        pooled[-1]: {"n": 2, "mean": 0.3, "std": 0.0},
+        "20261127-120000": {"n": 1, "mean": 90.0, "std": None},
+        "20261127-120101": {"n": 2, "mean": 0.3, "std": 0.0},
     }
 
 
@@ -538,6 +543,18 @@ def test_each_keeps_runs_apart_and_versions_that_differ_are_shown(tmp_path):
     assert settings["versions.tensorflow"] == ["2.20", "2.21", "2.20"]
     assert "versions.python" not in settings
     assert table_lines(each, "metric") == [["test", "0.500000", "0.600000", "0.400000"]]  # no steps logged
+    assert each.splitlines()[0] == "autoencoder: 20261127-100000 vs 20261127-100001 vs 20261127-100002"
+
+
+def test_the_same_seeds_on_both_sides_are_not_a_setting_that_differs(tmp_path):
+    runs_dir = tmp_path / "runs"
+    for seed in range(2):
+        fake_run(runs_dir, f"20261127-10000{seed}-a", "a", seed=seed, test_loss=0.5 + seed / 100,
+                 config={"train": {"learning_rate": 0.1}})
+        fake_run(runs_dir, f"20261127-10001{seed}-b", "b", seed=seed, test_loss=0.4 + seed / 100,
+                 config={"train": {"learning_rate": 0.2}})
+    text = cli("compare", "a", "b", "--runs-dir", runs_dir).stdout
+    assert table_lines(text, "key") == [["train.learning_rate", "0.1", "0.2"]]
 
 
 # Accuracies (net 1, net 2, averaged) per run, chosen to land on each branch of the ensemble verdict.

@@ -13,7 +13,17 @@ from scopelab.runs.directory import (
     sweep_dirs,
     sweeps_dir,
 )
-from scopelab.runs.reading import LIST_STATUSES, Run, find_run, flatten, last_steps, process_gone, read_run, read_runs
+from scopelab.runs.reading import (
+    LIST_STATUSES,
+    Run,
+    find_run,
+    flatten,
+    last_steps,
+    process_gone,
+    read_run,
+    read_runs,
+    steps_reached,
+)
 from scopelab.runs.record import (
     FORMAT_VERSION,
     RUN_STATUSES,
@@ -57,6 +67,7 @@ __all__ = [
     "read_runs",
     "resolve_run",
     "resolve_sweep",
+    "steps_reached",
     "run_dirs",
     "sweep_dirs",
     "sweeps_dir",

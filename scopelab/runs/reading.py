@@ -6,6 +6,7 @@ Nothing here imports TensorFlow: `list` has to answer in well under a second for
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -150,6 +151,18 @@ def last_steps(run_dir: RunDir) -> dict[str, int] | None:
     except (OSError, UnicodeDecodeError, ValueError):
         return None
     return steps
+
+
+def steps_reached(run_dir: RunDir) -> int | None:
+    """The updates done at the latest checkpoint (ckpt/state.json), over all networks: 0 before the first
+    checkpoint, None when the state is unreadable or from a scopelab that did not record it."""
+    try:
+        done = json.loads((run_dir.ckpt_dir / "state.json").read_text(encoding="utf-8")).get("done")
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, AttributeError):
+        return None
+    return done if isinstance(done, int) and not isinstance(done, bool) else None
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

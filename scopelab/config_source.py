@@ -1,0 +1,84 @@
+"""Where a CONFIG argument points: an existing file, ./configs/NAME.yaml, or a config built into the package.
+
+The built-in configs (scopelab/configs/*.yaml) ship in the wheel, so `scopelab run tied_ae` works from
+any directory. A run records which one it used: the path as given, or `builtin:NAME`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from scopelab.errors import InputError
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "configs"
+BUILTIN_PREFIX = "builtin:"
+LOCAL_DIR = Path("configs")
+
+
+def builtin_names() -> list[str]:
+    return sorted(path.stem for path in BUILTIN_DIR.glob("*.yaml"))
+
+
+def builtin_path(name: str) -> Path | None:
+    """The built-in config of that name, or None. Only plain names: never a path out of the package."""
+    path = BUILTIN_DIR / f"{name}.yaml"
+    return path if "/" not in name and "\\" not in name and path.is_file() else None
+
+
+def resolve_config(reference: str | Path, configs_dir: Path = LOCAL_DIR) -> Path:
+    """An existing file path; else configs_dir/NAME.yaml; else the built-in NAME (`builtin:NAME` also works)."""
+    text = str(reference)
+    if text.startswith(BUILTIN_PREFIX):
+        name = text.removeprefix(BUILTIN_PREFIX)
+        path = builtin_path(name)
+        if path is None:
+            raise InputError(f"'{text}': there is no built-in config '{name}'{suggest_builtin(name)}.")
+        return path
+    path = Path(text)
+    if path.exists():
+        return path  # load_config says what is wrong with a directory or a bad file
+    local = configs_dir / f"{text}.yaml"
+    if local.is_file():
+        return local
+    builtin = builtin_path(text)
+    if builtin is not None:
+        return builtin
+    if path.suffix in (".yaml", ".yml") or "/" in text:
+        raise InputError(f"{text}: no such config file.")
+    raise InputError(
+        f"'{text}' is not a config file, {local} does not exist, and there is no built-in config '{text}'"
+        f"{suggest_builtin(text)}; `scopelab list --configs` shows them."
+    )
+
+
+def source_label(path: Path) -> str:
+    """What a run records as its config: `builtin:NAME` for a built-in, else the path as given."""
+    if path.is_absolute() and path.parent == BUILTIN_DIR:
+        return BUILTIN_PREFIX + path.stem
+    return str(path)
+
+
+def suggest_builtin(name: str) -> str:
+    """' (did you mean 'tied_ae'?)' for a near miss of a built-in name, else ''."""
+    close = difflib.get_close_matches(name, builtin_names(), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def copy_builtin(name: str, dest: Path | None, force: bool) -> Path:
+    """Write the built-in config as shipped (comments and all) to dest (default ./configs/NAME.yaml)."""
+    source = builtin_path(name.removeprefix(BUILTIN_PREFIX))
+    if source is None:
+        raise InputError(f"'{name}' is not a built-in config{suggest_builtin(name)}; the built-in ones: "
+                         f"{', '.join(builtin_names())}.")
+    target = dest if dest is not None else LOCAL_DIR / source.name
+    if target.is_dir():
+        target = target / source.name
+    if target.exists() and not force:
+        raise InputError(f"{target} exists; pass --force to overwrite it.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{target}: cannot write the config ({error.strerror}).") from None
+    return target

@@ -1,0 +1,173 @@
+"""`scopelab reproduce`: the article's four experiments, each run once per seed (or found already run), then
+set beside the article's own figures (scopelab.article renders that).
+
+With `--jobs 1` and the local executor every run trains in this one process, so TensorFlow is imported
+once for the whole reproduction; otherwise each config's seeds run as a sweep (scopelab.sweep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scopelab.config import Config, config_to_dict, load_config
+from scopelab.config_source import builtin_path
+from scopelab.errors import InputError
+from scopelab.runs import RunDir, run_dirs
+
+ARTICLE_CONFIGS = ("untied_ae", "tied_ae", "mlp_shared", "mlp_averaged")
+QUICK_DIVISOR = 20  # --quick: this fraction of every network's steps (and of the logging interval)
+
+
+@dataclass(frozen=True)
+class ReproduceRequest:
+    runs_dir: Path = Path("runs")
+    seeds: int = 1  # seeds 0..seeds-1 of every config
+    rerun: bool = False  # train again even where an identical completed run exists
+    quick: bool = False
+    jobs: int = 1
+    executor: str = "local"
+    address: str | None = None
+    threads: int = 0
+    device: str = "auto"
+    progress: bool = True
+    fmt: str = "table"
+
+
+@dataclass
+class Target:
+    """One article config at one seed, and the completed run that holds its result (once there is one)."""
+
+    name: str
+    seed: int
+    overrides: tuple[str, ...]  # all but the seed: what --quick changes
+    config: Config
+    run: RunDir | None = None
+    reused: bool = False
+
+
+def reproduce(request: ReproduceRequest, echo: Callable[[str], None]) -> str:
+    """Run what is missing, then the article's tables and verdicts in the requested format."""
+    from scopelab.article import load_figures, render
+
+    figures = load_figures()
+    targets = plan(request)
+    todo = [target for target in targets if target.run is None]
+    reused = len(targets) - len(todo)
+    if reused:
+        echo(f"reproduce: {reused} of {len(targets)} runs found done in {request.runs_dir}/ (--rerun runs them again)")
+    if todo:
+        if request.jobs == 1 and request.executor == "local":
+            _run_here(todo, request, echo)
+        else:
+            _run_as_sweeps(todo, request, echo)
+    return render(targets, figures, request, QUICK_DIVISOR if request.quick else 1)
+
+
+def plan(request: ReproduceRequest) -> list[Target]:
+    """Every config at every seed, each matched with a completed run of the identical resolved config."""
+    targets = []
+    for name in ARTICLE_CONFIGS:
+        path = builtin_path(name)
+        overrides = quick_overrides(load_config(path)) if request.quick else ()
+        for seed in range(request.seeds):
+            config = load_config(path, (*overrides, f"train.seed={seed}"))
+            targets.append(Target(name, seed, overrides, config))
+    if request.rerun:
+        run_dirs(request.runs_dir)  # still refuse a runs directory that is a file
+        return targets
+    done = _completed_runs(request.runs_dir)
+    for target in targets:
+        wanted = config_to_dict(target.config)
+        target.run = next((run for run, plain in done.get(target.name, []) if plain == wanted), None)
+        target.reused = target.run is not None
+    return targets
+
+
+def quick_overrides(config: Config) -> tuple[str, ...]:
+    """`--set` options for one twentieth of each network's steps, logged as often relative to its length."""
+    log_every = f"train.log_every={max(1, config.train.log_every // QUICK_DIVISOR)}"
+    if config.experiment == "autoencoder":
+        return (f"train.steps={max(1, config.train.steps // QUICK_DIVISOR)}", log_every)
+    steps = [f"networks.{i}.steps={max(1, net.steps // QUICK_DIVISOR)}" for i, net in enumerate(config.networks)]
+    return (*steps, log_every)
+
+
+def _completed_runs(runs_dir: Path) -> dict[str, list[tuple[RunDir, dict]]]:
+    """config name -> (run, resolved config) of its completed runs, newest first. A run of an article
+    config that cannot be read is an error: reproduce cannot tell whether it already holds a result."""
+    found: dict[str, list[tuple[RunDir, dict]]] = {}
+    for run in run_dirs(runs_dir):
+        name = _config_name(run)
+        if name is None:
+            continue
+        try:
+            status = run.read_record().status
+        except (OSError, ValueError):  # ValueError: not JSON, or not a run record
+            status = None
+        if status is None:
+            raise InputError(
+                f"run {run.run_id} in {runs_dir}/ is broken (its summary.json is missing or unreadable), so "
+                f"reproduce cannot tell whether it holds a result of {name}; remove it, or pass --rerun."
+            )
+        if status != "completed":
+            continue
+        try:
+            plain = config_to_dict(load_config(run.path / "config.yaml"))
+        except InputError as error:
+            raise InputError(f"run {run.run_id}: its config.yaml cannot be read back ({error}); remove it, "
+                             "or pass --rerun.") from None
+        found.setdefault(name, []).append((run, plain))
+    return found
+
+
+def _config_name(run: RunDir) -> str | None:
+    """The article config a run directory (<date>-<time>-<config>[-<suffix>]) belongs to, if any."""
+    parts = run.run_id.split("-", 2)
+    tail = parts[2] if len(parts) == 3 else ""
+    return next((name for name in ARTICLE_CONFIGS if tail == name or tail.startswith(f"{name}-")), None)
+
+
+def _run_here(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:
+    """One after another in this process: TensorFlow is imported once, not once per run."""
+    from scopelab.runner import RunRequest
+    from scopelab.runner import run as run_experiment
+
+    for index, target in enumerate(todo, 1):
+        echo(f"[{index}/{len(todo)}] {target.name} seed {target.seed}: training")
+        run_request = RunRequest(
+            builtin_path(target.name),
+            (*target.overrides, f"train.seed={target.seed}"),
+            request.runs_dir,
+            request.device,
+            threads=request.threads,
+            progress=request.progress,
+        )
+        target.run = run_experiment(run_request, echo=lambda line: None)
+        echo(f"[{index}/{len(todo)}] {target.name} seed {target.seed}: {target.run.run_id}, "
+             f"{target.run.read_record().wall_seconds} s")
+
+
+def _run_as_sweeps(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:
+    """Each config's missing seeds as one sweep, run --jobs at a time (or on Ray)."""
+    from scopelab.sweep import SweepRequest, run_sweep
+
+    for name in dict.fromkeys(target.name for target in todo):
+        mine = [target for target in todo if target.name == name]
+        sweep_request = SweepRequest(
+            builtin_path(name),
+            seeds=",".join(str(target.seed) for target in mine) + ",",  # a list, even of one seed
+            overrides=mine[0].overrides,
+            runs_dir=request.runs_dir,
+            executor=request.executor,
+            jobs=request.jobs,
+            address=request.address,
+            threads=request.threads,
+            device=request.device,
+            progress=request.progress,
+        )
+        sweep = run_sweep(sweep_request, echo=echo)
+        by_seed = {member.seed: member.run_id for member in sweep.read_sweep().members}
+        for target in mine:
+            target.run = RunDir(request.runs_dir / by_seed[target.seed])

@@ -1,0 +1,206 @@
+"""`scopelab reproduce`: the article's figures file against ARTICLE.md, the tables and verdicts over runs it
+finds already made (written here with known numbers), its bad input, and a real (tiny) reproduction."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scopelab import reproduce
+from scopelab.article import FIGURES_FILE
+from scopelab.config import dump_config, load_config
+from scopelab.config_source import builtin_path
+from scopelab.runs import RunDir
+
+from conftest import cli
+
+ARTICLE = Path(os.environ.get("SCOPELAB_ARTICLE", "/work/shared/ARTICLE.md"))
+
+
+def _article_tables() -> list[list[list[str]]]:
+    """Every markdown table of ARTICLE.md as rows of cells (header and rule dropped)."""
+    tables, current = [], []
+    for line in ARTICLE.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append(current[2:])
+            current = []
+    return tables
+
+
+@pytest.mark.skipif(not ARTICLE.is_file(), reason=f"{ARTICLE} is not on this machine (set SCOPELAB_ARTICLE)")
+def test_figures_file_holds_the_articles_tables():
+    figures = yaml.safe_load(FIGURES_FILE.read_text())
+    assert figures["source"] and figures["checked_against"]
+    autoencoder = next(table for table in _article_tables() if table[0][0] == "0" and len(table[0]) == 3)
+    for step, untied, tied in autoencoder:
+        if step == "test":
+            assert figures["autoencoder"]["untied_ae"]["test_loss"] == float(untied)
+            assert figures["autoencoder"]["tied_ae"]["test_loss"] == float(tied)
+        else:
+            assert figures["autoencoder"]["untied_ae"]["loss"][int(step)] == float(untied)
+            assert figures["autoencoder"]["tied_ae"]["loss"][int(step)] == float(tied)
+    mlp = next(table for table in _article_tables() if table[0][0].startswith("net 1 step 0"))
+    checked = 0
+    for label, *cells in mlp:
+        for config, cell in zip(("mlp_shared", "mlp_averaged"), cells):
+            numbers = [float(number) for number in re.findall(r"\d+\.\d+", cell)]
+            step = re.match(r"net (\d) step (\d+) loss, acc", label)
+            test = re.match(r"test accuracy(?: net (\d)|, averaged)", label)
+            if step:
+                row = figures["mlp_pair"][config]["steps"][f"net{step[1]}"][int(step[2])]
+                assert [row["loss"], row["accuracy"]] == numbers
+            else:
+                metric = f"acc_net{test[1]}" if test[1] else "acc_averaged"
+                assert figures["mlp_pair"][config]["test"].get(metric) == (numbers[0] if numbers else None)
+            checked += 1
+    assert checked == 14  # 7 rows of the article's MLP table, 2 cases each
+
+
+# --- runs written with known numbers -----------------------------------------------------------------------
+
+FIGURES = yaml.safe_load(FIGURES_FILE.read_text())
+
+
+def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: bool = True) -> RunDir:
+    """A completed run of an article config at a seed, with the article's own figures plus `shift`, at the
+    steps a --quick run logs. Written as the runner writes it: the resolved config, metrics.csv, summary."""
+    path = builtin_path(name)
+    overrides = reproduce.quick_overrides(load_config(path)) if quick else ()
+    config = load_config(path, (*overrides, f"train.seed={seed}"))
+    divisor = reproduce.QUICK_DIVISOR if quick else 1
+    run = RunDir(runs_dir / f"20261127-1000{seed:02d}-{name}")
+    run.path.mkdir(parents=True)
+    run.write_text("config.yaml", dump_config(config))
+    rows = []
+    if name in FIGURES["autoencoder"]:
+        figures = FIGURES["autoencoder"][name]
+        for step, loss in figures["loss"].items():
+            rows.append({"network": "autoencoder", "step": step // divisor, "loss": loss + shift, "accuracy": None})
+        metrics = {"test_loss": figures["test_loss"] + shift}
+    else:
+        figures = FIGURES["mlp_pair"][name]
+        for network, steps in figures["steps"].items():
+            for step, row in steps.items():
+                rows.append({"network": network, "step": step // divisor, "loss": row["loss"] + shift,
+                             "accuracy": row["accuracy"]})
+        metrics = {key: value + shift for key, value in figures["test"].items()}
+    run.write_metrics(rows)
+    run.write_json("summary.json", {"run_id": run.run_id, "config_name": name, "status": "completed",
+                                    "metrics": metrics, "wall_seconds": 1.0})
+    return run
+
+
+def write_all(runs_dir: Path, seeds: int = 1, shifts: tuple[float, ...] = (0.0,)) -> None:
+    for name in reproduce.ARTICLE_CONFIGS:
+        for seed in range(seeds):
+            write_run(runs_dir, name, seed, shifts[seed])
+
+
+def test_reproduce_sets_found_runs_beside_the_article(runs_dir):
+    write_all(runs_dir)
+    before = sorted(path.name for path in runs_dir.iterdir())
+    result = cli("reproduce", "--quick", "--runs-dir", runs_dir)
+    assert result.exit_code == 0, result.stderr
+    assert "4 of 4 runs found done" in result.stderr
+    assert sorted(path.name for path in runs_dir.iterdir()) == before  # nothing trained, nothing written
+    lines = result.stdout.splitlines()
+    assert "steps cut to 1/20" in lines[0]
+    assert re.search(r"^1000 \(ran 50\)\s+0\.2710\s+0\.2710\s+0\.2330\s+0\.2330$", result.stdout, re.M)
+    assert re.search(r"^test\s+0\.183986\s+0\.183986\s+0\.147831\s+0\.147831$", result.stdout, re.M)
+    assert re.search(r"^net 2 step 0 \(ran 0\) loss\s+14\.552\s+14\.552\s+192\.382\s+192\.382$", result.stdout, re.M)
+    verdicts = [line.strip() for line in lines[lines.index("verdicts") + 1 :]]
+    assert [line.split(":")[0] for line in verdicts] == [
+        "tied weights end below untied (test loss)",
+        "shared network 2 starts from network 1's low loss",
+        "averaging beats the better single network (test accuracy)",
+    ]
+    assert all(": reproduced;" in line and line.endswith("not the article's setting)") for line in verdicts)
+    assert "gain +0.0054 (article: +0.0054); one run, so no test of the gain" in verdicts[2]
+
+
+def test_reproduce_with_seeds_gives_mean_std_and_the_95_interval(runs_dir):
+    write_all(runs_dir, seeds=3, shifts=(-0.01, 0.0, 0.01))
+    result = cli("reproduce", "--quick", "--seeds", "3", "--runs-dir", runs_dir, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["quick"] and report["seeds"] == [0, 1, 2] and len(report["reused"]) == 12
+    test = report["tables"]["autoencoder"][-1][1]  # tied_ae's test loss
+    assert test["n"] == 3 and math.isclose(test["mean"], 0.147831) and math.isclose(test["std"], 0.01)
+    assert test["inside_95"] is True  # the article's figure is the mean itself
+    # The averaged gain is the same in each run (shifts cancel): exact, so its interval has no width.
+    holds = [verdict["holds"] for verdict in report["verdicts"]]
+    assert holds == [True, True, True]
+
+
+def test_article_figure_outside_the_interval_says_no():
+    # Measured 0.20 ± 0.001 over 3 runs; the article's 0.147831 is far outside mean ± t(0.975, 2)·sd·sqrt(4/3).
+    from scopelab.article import Cell
+    from scopelab.stats import describe
+
+    far = Cell("test", "tied_ae", 0.147831, describe([0.199, 0.2, 0.201]), 6)
+    near = Cell("test", "tied_ae", 0.2035, describe([0.199, 0.2, 0.201]), 6)  # half-width 4.303·0.001·1.155 = 0.00497
+    assert (far.inside(), near.inside(), far.measured()) == (False, True, "0.200000 ± 0.001000")
+    assert Cell("test", "tied_ae", 0.2, describe([0.2]), 6).inside() is None  # one run: no interval
+
+
+def test_verdict_not_reproduced_when_the_numbers_say_so(runs_dir):
+    write_all(runs_dir)
+    tied = next(runs_dir.glob("*-tied_ae"))
+    summary = json.loads((tied / "summary.json").read_text())
+    summary["metrics"]["test_loss"] = 0.5  # tied now ends above untied
+    (tied / "summary.json").write_text(json.dumps(summary))
+    result = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--format", "markdown")
+    assert result.exit_code == 0, result.stderr
+    assert "- tied weights end below untied (test loss): NOT reproduced; tied 0.500000" in result.stdout
+    assert "| step | untied_ae article |" in result.stdout
+
+
+def test_only_a_run_of_the_identical_resolved_config_is_reused(runs_dir):
+    write_all(runs_dir)
+    other = next(runs_dir.glob("*-untied_ae"))
+    text = (other / "config.yaml").read_text()
+    (other / "config.yaml").write_text(text.replace("learning_rate: 0.1", "learning_rate: 0.2"))
+    quick = reproduce.plan(reproduce.ReproduceRequest(runs_dir, quick=True))
+    assert [target.name for target in quick if not target.reused] == ["untied_ae"]
+    full = reproduce.plan(reproduce.ReproduceRequest(runs_dir))  # the written runs are --quick ones
+    assert not any(target.reused for target in full)
+    rerun = reproduce.plan(reproduce.ReproduceRequest(runs_dir, quick=True, rerun=True))
+    assert not any(target.reused for target in rerun)
+
+
+def test_a_broken_run_of_an_article_config_is_an_error(runs_dir):
+    write_all(runs_dir)
+    broken = runs_dir / "20261127-110000-mlp_shared"
+    broken.mkdir()
+    (broken / "summary.json").write_text("{not json")
+    before = sorted(path.name for path in runs_dir.iterdir())
+    result = cli("reproduce", "--quick", "--runs-dir", runs_dir)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "run 20261127-110000-mlp_shared" in result.stderr
+    assert "--rerun" in result.stderr
+    assert sorted(path.name for path in runs_dir.iterdir()) == before
+
+
+def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
+    """For real on the bundled MNIST, at 1/1000 of the steps (10 and 5): trains the four, then finds them."""
+    monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)
+    first = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--quiet", "--format", "json")
+    assert first.exit_code == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["reused"] == [] and sorted(report["runs"]) == sorted(reproduce.ARTICLE_CONFIGS)
+    summaries = [json.loads((runs_dir / ids[0] / "summary.json").read_text()) for ids in report["runs"].values()]
+    assert {summary["status"] for summary in summaries} == {"completed"}
+    assert {summary["pid"] for summary in summaries} == {os.getpid()}  # all in this one process
+    assert {summary["config_file"] for summary in summaries} == {f"builtin:{n}" for n in reproduce.ARTICLE_CONFIGS}
+    second = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--quiet", "--format", "json")
+    assert json.loads(second.stdout)["runs"] == report["runs"] and "4 of 4 runs found done" in second.stderr
+    again = cli("reproduce", "--quick", "--rerun", "--runs-dir", runs_dir, "--quiet", "--format", "json")
+    assert set(json.loads(again.stdout)["reused"]) == set() and len(list(runs_dir.iterdir())) == 8
