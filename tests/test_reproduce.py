@@ -16,7 +16,7 @@ from scopelab import reproduce
 from scopelab.article import FIGURES_FILE
 from scopelab.config import dump_config, load_config
 from scopelab.config_source import builtin_path
-from scopelab.runs import RunDir
+from scopelab.runs import RunDir, RunRecord
 
 from conftest import cli
 
@@ -93,8 +93,7 @@ def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: b
                              "accuracy": row["accuracy"]})
         metrics = {key: value + shift for key, value in figures["test"].items()}
     run.write_metrics(rows)
-    run.write_json("summary.json", {"run_id": run.run_id, "config_name": name, "status": "completed",
-                                    "metrics": metrics, "wall_seconds": 1.0})
+    run.write_record(RunRecord(run.run_id, name, config.experiment, "completed", metrics=metrics, wall_seconds=1.0))
     return run
 
 
