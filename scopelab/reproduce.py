@@ -104,7 +104,7 @@ def _completed_runs(runs_dir: Path) -> dict[str, list[tuple[RunDir, dict]]]:
             continue
         try:
             status = run.read_record().status
-        except (OSError, ValueError):  # ValueError: not JSON, or not a run record
+        except (OSError, ValueError, TypeError):  # not JSON, not a run record, a required key missing
             status = None
         if status is None:
             raise InputError(
