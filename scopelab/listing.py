@@ -172,7 +172,7 @@ def _run_row(run: Run, short_id: str) -> dict:
         "overrides": run.overrides,
         "status": run.status,
         "reason": run.reason,
-        "steps": steps_reached(run.directory),
+        "steps": steps_reached(run.directory, record.steps_total if record else {}),
         "total_steps": total_updates(record.steps_total) if record else None,
         "metric": headline,
         "value": metrics.get(headline) if headline else None,

@@ -184,7 +184,7 @@ def test_concurrent_runs_get_distinct_complete_directories(tmp_path, mnist_dir):
 @pytest.mark.parametrize("args", [(), ("configs/tied_ae.yaml", "--resume", "x")])
 def test_config_xor_resume(args, tmp_path):
     result = cli("run", *args, "--runs-dir", tmp_path)
-    assert result.exit_code == 2 and "give a CONFIG file to run, or --resume RUN" in result.stderr
+    assert result.exit_code == 2 and "give a CONFIG to run, or --resume RUN" in result.stderr
 
 
 def test_a_run_whose_process_is_alive_is_not_resumed(tmp_path, mnist_dir, runs_dir):

@@ -74,7 +74,7 @@ def test_git_state_of_the_config_repository(tmp_path, mnist_dir, runs_dir):
     config.write_text(config.read_text() + "# edited\n")
     result = cli("run", config, "--runs-dir", runs_dir, "--quiet")
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    assert result.stderr.startswith("next: scopelab show ")  # only the hint: no progress bar, no warning
     assert summary_of(only_run(runs_dir))["provenance"]["git"] == {"commit": commit, "branch": "exp", "dirty": True}
 
 
@@ -96,7 +96,7 @@ def test_resume_keeps_the_provenance_and_adds_its_command(legacy_runs):
 def test_the_old_format_lists_shows_and_compares(legacy_runs, tmp_path, mnist_dir):
     listing = json.loads(cli("list", "--runs", "--format", "json", "--runs-dir", legacy_runs).stdout)["runs"]
     assert [(run["run_id"], run["status"], run["steps"]) for run in listing] == [
-        (LEGACY_ID, "interrupted", {"autoencoder": 20})
+        (LEGACY_ID, "interrupted", 21)  # steps 0..20 done at its checkpoint (a state without `done`)
     ]
     shown = cli("show", LEGACY_ID, "--format", "json", "--runs-dir", legacy_runs)
     assert shown.exit_code == 0, shown.output

@@ -153,16 +153,29 @@ def last_steps(run_dir: RunDir) -> dict[str, int] | None:
     return steps
 
 
-def steps_reached(run_dir: RunDir) -> int | None:
+def steps_reached(run_dir: RunDir, steps_total: dict[str, int]) -> int | None:
     """The updates done at the latest checkpoint (ckpt/state.json), over all networks: 0 before the first
-    checkpoint, None when the state is unreadable or from a scopelab that did not record it."""
+    checkpoint, None when the state is unreadable. A state from before `done` was recorded says only the
+    network and the step within it: the networks before it count whole (steps 0..N each, from steps_total)."""
     try:
-        done = json.loads((run_dir.ckpt_dir / "state.json").read_text(encoding="utf-8")).get("done")
+        state = json.loads((run_dir.ckpt_dir / "state.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return 0
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         return None
-    return done if isinstance(done, int) and not isinstance(done, bool) else None
+    if not isinstance(state, dict):
+        return None
+    done, phase, step = state.get("done"), state.get("phase"), state.get("step")
+    if _count(done):
+        return done
+    earlier = list(steps_total.values())[:phase] if _count(phase) else []
+    if _count(step) and len(earlier) == phase:
+        return sum(last + 1 for last in earlier) + step
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
