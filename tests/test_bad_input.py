@@ -288,7 +288,8 @@ def test_debug_shows_the_traceback(tmp_path):
         lines = done.stderr.strip().splitlines()
         if debug:  # the traceback down to the frame that raised, then the error itself
             assert lines[0] == "Traceback (most recent call last):"
-            assert any(line.strip().startswith('File "') and line.strip().endswith("in load_config") for line in lines)
+            frames = [line.strip() for line in lines if line.strip().startswith('File "')]
+            assert frames[-1].endswith("in resolve_config")
             assert lines[-1] == f"scopelab.errors.InputError: {missing}: no such config file."
         else:
             assert lines == [f"Error: {missing}: no such config file."]
