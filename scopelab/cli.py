@@ -16,6 +16,7 @@ import click
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
+from scopelab.signals import stop_at_once
 
 RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
 RUNS_DIR = click.option(
@@ -62,6 +63,8 @@ SEEDS = click.option(
     "--seeds", metavar="N|S1,S2,...",
     help="Run once per seed: N means seeds 0..N-1, or list them (0,1,2). The runs form a sweep (<runs-dir>/sweeps/).",
 )
+# A thread per count in each of TensorFlow's pools: 10,000 once made a 4.5 s run take 340 s.
+THREAD_COUNT = click.IntRange(min=0, max=256)
 JOBS = click.option(
     "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
     help="Members to run at once, each in its own process with its share of the cores.",
@@ -79,7 +82,7 @@ DEVICE = click.option(
     help="Where to train: the GPU when TensorFlow sees one (auto), or force one (Ray: gpu gives each run a GPU).",
 )
 THREADS = click.option(
-    "--threads", type=click.IntRange(min=0), default=0, show_default=True,
+    "--threads", type=THREAD_COUNT, default=0, show_default=True,
     help="TensorFlow threads (Ray: CPUs) per member; 0: the cores shared out among --jobs (Ray: 1).",
 )
 QUIET = click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal).")
@@ -120,6 +123,11 @@ class _Group(click.Group):
             label = "Stopped" if isinstance(error, Interrupted) else "Error"
             click.echo(f"{label}: {error}", err=True)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C before a command's own handling (while importing): not click's "Aborted!"
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo("Stopped: interrupted by SIGINT.", err=True)
+            sys.exit(130)
 
 
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -166,14 +174,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 @DEVICE
 @click.option("--resume", metavar="RUN", shell_complete=_complete_run_ids,
               help="Continue an interrupted or failed run (id or unique prefix).")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--restart", is_flag=True,
+              help="With --resume: start the run over in place from step 0 (when its checkpoints are unusable).")
+@click.option("--threads", type=THREAD_COUNT, default=0, show_default=True,
               help="TensorFlow threads per pool; 0: every core (with --seeds and --jobs N: cores / N).")
 @QUIET
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and its variables; train and write nothing.")
 @SEEDS
 @JOBS
 def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: str, resume: str | None,
-        threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int) -> None:
+        restart: bool, threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int) -> None:
     """Train the experiment a CONFIG describes and record it in a new run directory.
 
     CONFIG is a file, a name in ./configs/ (tied_ae: ./configs/tied_ae.yaml) or a built-in config's name.
@@ -184,9 +194,16 @@ def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: 
       scopelab run untied_ae --set train.steps=2000 --set train.seed=1
       scopelab run my_configs/wide.yaml
       scopelab run --resume 20261127-101500-tied_ae
+      scopelab run --resume 20261127-101500-tied_ae --restart
       scopelab run mlp_shared --dry-run
       scopelab run tied_ae --seeds 5 --jobs 2
     """
+    with stop_at_once():  # the trainer (or a sweep) takes over the stop signals once it runs
+        _run(config, overrides, runs_dir, device, resume, restart, threads, quiet, dry_run, seeds, jobs)
+
+
+def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: str, resume: str | None,
+         restart: bool, threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int) -> None:
     from scopelab.config_source import resolve_config
     from scopelab.runner import RunRequest
     from scopelab.runner import run as run_experiment
@@ -213,7 +230,8 @@ def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: 
 
         click.echo(describe(str(path) if path else resume, overrides, runs_dir))
         return
-    request = RunRequest(path, overrides, runs_dir, device, resume, threads, progress=not quiet, command=_command())
+    request = RunRequest(path, overrides, runs_dir, device, resume, threads, progress=not quiet, command=_command(),
+                         restart=restart)
     run_dir = run_experiment(request, echo=_echo)
     click.echo(f"run directory: {run_dir.path}")
     # On stderr: stdout ends with the run directory, for scripts.
@@ -436,7 +454,8 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
     """
     from scopelab.compare import CompareRequest, compare_report
 
-    click.echo(compare_report(CompareRequest(references, runs_dir, fmt, plot, each)))
+    request = CompareRequest(references, runs_dir, fmt, plot, each)
+    click.echo(compare_report(request, warn=lambda line: click.echo(line, err=True)))
     if plot:
         click.echo(f"wrote {plot}", err=True)  # stderr: stdout stays a clean table, csv or json
 
@@ -518,13 +537,14 @@ def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, override
       scopelab sweep --resume 20261127-101500-tied_ae
       scopelab sweep mlp_shared --seeds 5 --executor ray --address 10.0.0.5:6379
     """
-    from scopelab.config_source import resolve_config
-    from scopelab.sweep import SweepRequest, run_sweep
+    with stop_at_once():  # until the sweep's own handler takes over
+        from scopelab.config_source import resolve_config
+        from scopelab.sweep import SweepRequest, run_sweep
 
-    path = resolve_config(config) if config else None
-    request = SweepRequest(path, grid, seeds, overrides, runs_dir, resume, executor, jobs, address, threads, device,
-                           progress=not quiet, command=_command())
-    click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
+        path = resolve_config(config) if config else None
+        request = SweepRequest(path, grid, seeds, overrides, runs_dir, resume, executor, jobs, address, threads,
+                               device, progress=not quiet, command=_command())
+        click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
 
 
 @main.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +49,17 @@ class Group:
     runs: list[Run]  # oldest first
 
 
-def compare_report(request: CompareRequest) -> str:
+def compare_report(request: CompareRequest, warn: Callable[[str], None] = lambda line: None) -> str:
     """The runs side by side (one comparison per experiment kind), in the requested format; with a plot
-    file, draws the loss curves too."""
+    file, draws the loss curves too. With no references, a completed run whose config.yaml is unusable is
+    left out and `warn` hears of it, instead of failing the whole comparison."""
     records = read_runs(request.runs_dir)
     if not records:
         raise InputError(f"no runs in {request.runs_dir}/ yet; make some with: scopelab run tied_ae")
     if request.references:
         selections = [_referenced_runs(records, request.references, request.runs_dir)]
     else:
-        selections = _latest_runs(records, request.runs_dir)
+        selections = _latest_runs(_readable(records, warn), request.runs_dir)
     short = short_ids([record.run_id for record in records])
     comparisons = [build_comparison(_groups(runs, request.each, short)) for runs in selections]
     if request.plot:
@@ -65,6 +67,19 @@ def compare_report(request: CompareRequest) -> str:
 
         plot_losses(comparisons, request.plot)
     return RENDERERS[request.fmt](comparisons)
+
+
+def _readable(records: list[Run], warn: Callable[[str], None]) -> list[Run]:
+    usable = []
+    for record in records:
+        try:
+            if record.status == "completed":
+                record.config()
+        except InputError as error:
+            warn(f"skipped: {error}")
+        else:
+            usable.append(record)
+    return usable
 
 
 def _latest_runs(records: list[Run], runs_dir: Path) -> list[list[Run]]:
@@ -251,8 +266,10 @@ def _read_metrics(record: Run) -> list[dict]:
         return record.directory.read_metrics()
     except FileNotFoundError:
         return []
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"run {record.run_id}: its metrics.csv is unreadable, so it cannot be compared.") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        message = f"run {record.run_id}: its metrics.csv is unusable ({reason}), so it cannot be compared."
+        raise InputError(message) from None
 
 
 def _settings_that_differ(groups: list[Group]) -> list[tuple[str, list[str]]]:

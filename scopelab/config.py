@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 from dataclasses import dataclass
@@ -19,10 +20,13 @@ import yaml
 
 from scopelab.config_source import BUILTIN_PREFIX, builtin_path, suggest_builtin
 from scopelab.errors import InputError
+from scopelab.safe_read import CONFIG_LIMIT, UnsafeFile, load_yaml, read_text
 
 Optimizer = Literal["adagrad", "adam", "sgd", "momentum", "rmsprop"]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SCOPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_NAME = 200  # a run directory is <date>-<time>-<name>[-xxxx]: within the 255 bytes a file name may have
+MAX_SEED = 2**31 - 1  # TensorFlow folds larger graph seeds into this range, so two seeds would give one run
 
 
 @dataclass(frozen=True)
@@ -230,11 +234,13 @@ def _read_yaml(path: Path) -> dict:
     if path.is_dir():
         raise InputError(f"{path}: is a directory; expected a YAML config file.")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read the config file ({error}).") from None
-    try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(read_text(path, CONFIG_LIMIT))
+    except UnsafeFile as error:
+        raise InputError(f"{path}: the config file {error}.") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot read the config file (it is not UTF-8 text).") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the config file ({error.strerror}).") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or "invalid YAML"
@@ -253,9 +259,11 @@ def _parse_override(text: str, option: str) -> tuple[list[str], Any, str]:
     if not sep or not key:
         raise InputError(f"{option} {text}: expected KEY=VALUE, e.g. --set train.steps=200.")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
+        value = load_yaml(value_text) if value_text.strip() else None
     except yaml.YAMLError:
         value = value_text  # not a YAML scalar: take the text as it is, the type check decides
+    except UnsafeFile as error:
+        raise InputError(f"{option} {key}=...: the value {error}.") from None
     return key.split("."), value, text
 
 
@@ -345,6 +353,8 @@ def _scalar(value: Any, hint: type, key: str, where: str) -> Any:
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # YAML's .inf and .nan: a run would be made, then diverge
+            raise InputError(f"{where}: key '{key}' is {value}; expected a finite number.")
         return float(value)
     if hint is float and isinstance(value, str):
         # PyYAML reads `1e-3` (no dot) as a string; accept what Python reads as a finite number.
@@ -353,7 +363,7 @@ def _scalar(value: Any, hint: type, key: str, where: str) -> Any:
         except ValueError:
             pass
         else:
-            if number == number and abs(number) != float("inf"):
+            if math.isfinite(number):
                 return number
     if hint is str and isinstance(value, str):
         return value
@@ -366,7 +376,9 @@ def _validate(config: Config, where: str) -> None:
             raise InputError(f"{where}: key '{key}' is {_show(_lookup(config, key))}; expected {expected}.")
 
     require(
-        bool(NAME_PATTERN.match(config.name)), "name", "letters, digits, '.', '_' or '-' (it names run directories)"
+        bool(NAME_PATTERN.match(config.name)) and len(config.name) <= MAX_NAME,
+        "name",
+        f"at most {MAX_NAME} letters, digits, '.', '_' or '-' (it names run directories)",
     )
     model = config.model
     require(model.input_size >= 1, "model.input_size", "an integer >= 1")
@@ -376,7 +388,7 @@ def _validate(config: Config, where: str) -> None:
     require(train.batch_size >= 1, "train.batch_size", "an integer >= 1")
     require(train.log_every >= 1, "train.log_every", "an integer >= 1")
     require(train.checkpoint_every >= 1, "train.checkpoint_every", "an integer >= 1")
-    require(train.seed >= 0, "train.seed", "an integer >= 0")
+    require(0 <= train.seed <= MAX_SEED, "train.seed", f"an integer from 0 to {MAX_SEED} (what TensorFlow keeps)")
     if isinstance(config, AutoencoderConfig):
         require(train.steps >= 1, "train.steps", "an integer >= 1")
         require(train.learning_rate > 0, "train.learning_rate", "a number > 0")
@@ -420,6 +432,8 @@ def _lookup(config: Any, dotted: str) -> Any:
 
 
 def _suggest(word: str, options: Any, prefix: str = "") -> str:
+    if len(word) > 100:  # no key or choice is this long: nothing to suggest, and nothing to compare at length
+        return ""
     close = difflib.get_close_matches(word, [str(option) for option in options], n=1)
     return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,6 +30,8 @@ FILES = {
 }
 IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
 NUM_CLASSES = 10
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+IDX_LIMIT = 1 << 30  # bytes per array: MNIST's largest is 47 MB; EMNIST's 640 MB still fits
 
 
 @dataclass(frozen=True)
@@ -154,37 +160,72 @@ def _find(directory: Path, name: str) -> Path:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """Parse one IDX file (gzip or raw): magic number, dimensions, then exactly that many bytes."""
+    """Parse one IDX file (gzip or raw): magic number, dimensions, then exactly that many bytes.
+
+    Streamed, never decompressed whole: the header is checked first (its size against the limit and
+    against the size the file says it holds), then exactly the declared bytes are read into an array of
+    that size, and anything after them is refused. A gzip bomb costs at most the declared size."""
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as stream:
+            head = _read_exact(stream, 4, path, "no header")
+            magic = int.from_bytes(head, "big")
+            if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
+                raise InputError(
+                    f"{path}: wrong IDX magic number 0x{magic:08x}; "
+                    f"expected 0x{IMAGE_MAGIC:08x} (images) or 0x{LABEL_MAGIC:08x} (labels)."
+                )
+            ndim = magic & 0xFF
+            dims = _read_exact(stream, 4 * ndim, path, "truncated IDX header")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            size = math.prod(shape)  # Python integers: (2^31, 2^31, 4) cannot wrap around
+            if size > IDX_LIMIT:
+                raise InputError(
+                    f"{path}: its IDX header declares {shape}, {size:,} bytes; more than the {IDX_LIMIT:,} allowed."
+                )
+            _check_declared_size(path, 4 + 4 * ndim + size, shape)
+            array = np.empty(size, dtype=np.uint8)
+            view, filled = memoryview(array), 0
+            while filled < size:
+                count = stream.readinto(view[filled:])
+                if not count:
+                    raise InputError(f"{path}: IDX file ends after {filled:,} of the {size:,} bytes its header needs.")
+                filled += count
+            if stream.read(1):
+                raise InputError(f"{path}: IDX file holds more than the {size:,} bytes its header {shape} needs.")
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
         raise InputError(f"{path}: cannot read the IDX file ({error}).") from None
-    if len(raw) < 4:
-        raise InputError(f"{path}: truncated IDX file ({len(raw)} bytes, no header).")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
-        raise InputError(
-            f"{path}: wrong IDX magic number 0x{magic:08x}; "
-            f"expected 0x{IMAGE_MAGIC:08x} (images) or 0x{LABEL_MAGIC:08x} (labels)."
-        )
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InputError(f"{path}: truncated IDX header.")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        raise InputError(f"{path}: IDX file has {len(raw)} bytes; its header {shape} needs {expected}.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return array.reshape(shape)
+
+
+def _read_exact(stream: BinaryIO, count: int, path: Path, problem: str) -> bytes:
+    data = stream.read(count)
+    if len(data) < count:
+        raise InputError(f"{path}: truncated IDX file ({problem}).")
+    return data
+
+
+def _check_declared_size(path: Path, expected: int, shape: tuple[int, ...]) -> None:
+    """Before reading the data: a raw file's size, or the uncompressed size a gzip file records in its last
+    four bytes (modulo 2^32), must be what the header declares."""
+    if path.suffix != ".gz":
+        actual = path.stat().st_size
+    else:
+        with open(path, "rb") as raw:
+            raw.seek(-4, os.SEEK_END)
+            actual = int.from_bytes(raw.read(4), "little")
+        expected %= 1 << 32
+    if actual != expected:
+        raise InputError(f"{path}: IDX file has {actual:,} bytes; its header {shape} needs {expected:,}.")
 
 
 def _load_npz(path: Path) -> Mnist:
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test") if key in archive}
-    except (OSError, ValueError) as error:
+            arrays = {key: archive[key] for key in NPZ_KEYS if key in archive}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise InputError(f"{path}: cannot read the .npz file ({error}).") from None
-    missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in arrays]
+    missing = [key for key in NPZ_KEYS if key not in arrays]
     if missing:
         raise InputError(
             f"{path}: the .npz file lacks the arrays {', '.join(missing)} (expected Keras mnist.npz layout)."
@@ -202,6 +243,26 @@ def _load_npz(path: Path) -> Mnist:
         _split(arrays["x_test"], arrays["y_test"], f"{path} (test)"),
         str(path),
     )
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Read each array's .npy header before numpy allocates it: a header may claim any shape."""
+    with zipfile.ZipFile(path) as archive:
+        for key in NPZ_KEYS:
+            name = f"{key}.npy"
+            if name not in archive.namelist():
+                continue  # reported as missing, with the others, by the caller
+            with archive.open(name) as member:
+                version = np.lib.format.read_magic(member)
+                npy = np.lib.format
+                reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                shape, _, dtype = reader(member)
+            size = math.prod(shape) * dtype.itemsize
+            if dtype.hasobject or size > IDX_LIMIT or size > archive.getinfo(name).file_size:
+                raise InputError(
+                    f"{path}: its array {key} declares shape {shape} of {dtype} ({size:,} bytes), "
+                    f"more than the file holds or the {IDX_LIMIT:,} allowed."
+                )
 
 
 def _split(images: np.ndarray, labels: np.ndarray, where: str) -> Split:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.ownership import is_owned
 from scopelab.report import HIGHER_IS_BETTER, Block, csv_text, fixed, higher_is_better, text_block
 from scopelab.runs import (
     TRASH_DIR,
@@ -161,6 +162,7 @@ def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
 
 def _run_row(run: Run, short_id: str) -> dict:
     metrics = run.metrics
+    steps = steps_reached(run.directory, run.record.steps_total if run.record else {})
     headline = next((name for name in HEADLINE_METRICS if name in metrics), None)
     record = run.record
     annotations = run.annotations
@@ -171,8 +173,8 @@ def _run_row(run: Run, short_id: str) -> dict:
         "experiment": run.experiment,
         "overrides": run.overrides,
         "status": run.status,
-        "reason": run.reason,
-        "steps": steps_reached(run.directory, record.steps_total if record else {}),
+        "reason": run.reason or ("its checkpoint state is unreadable" if steps is None else ""),
+        "steps": steps,
         "total_steps": total_updates(record.steps_total) if record else None,
         "metric": headline,
         "value": metrics.get(headline) if headline else None,
@@ -195,7 +197,10 @@ def sweep_rows(runs_dir: Path) -> list[dict]:
             rows.append({"sweep_id": directory.run_id, "config": "?", "grid": {}, "seeds": None,
                          "status": "broken", "members": {}, "created_at": None, "reason": str(error)})
             continue
-        rows.append(_sweep_row(record))
+        row = _sweep_row(record)
+        if record.status == "running" and not is_owned(directory.path):
+            row["status"] = "stale"  # its driver is gone (scopelab.ownership); `sweep --resume` finishes it
+        rows.append(row)
     return rows
 
 

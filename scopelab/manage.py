@@ -16,13 +16,13 @@ from datetime import datetime
 from pathlib import Path
 
 from scopelab.errors import InputError
+from scopelab.ownership import is_owned
 from scopelab.runs import (
     TRASH_DIR,
     Annotations,
     Run,
     RunDir,
     find_run,
-    process_gone,
     read_run,
     read_runs,
     resolve_run,
@@ -109,7 +109,7 @@ def select_for_removal(request: RemoveRequest) -> list[Run]:
         and (age is None or _age_seconds(run) > age)
     ]
     for run in chosen:
-        if run.status == "running" and run.record and not process_gone(run.record.pid, run.record.host):
+        if run.status == "running":  # its lock is held (scopelab.ownership): a live process owns it
             raise InputError(
                 f"run {run.run_id} is still running (pid {run.record.pid} on {run.record.host}); stop it first."
             )
@@ -190,10 +190,11 @@ def _check_sweep_idle(runs_dir: Path, run: Run) -> None:
     if not run.sweep:
         return
     try:
-        record = resolve_sweep(runs_dir, run.sweep).read_sweep()
+        directory = resolve_sweep(runs_dir, run.sweep)
+        record = directory.read_sweep()
     except (InputError, OSError, ValueError):
         return  # no readable sweep record to keep consistent
-    if record.status == "running" and record.pid and not process_gone(record.pid, record.host):
+    if record.status == "running" and is_owned(directory.path):
         raise InputError(
             f"run {run.run_id} belongs to sweep {record.sweep_id}, which is still running; remove it once the "
             "sweep has finished."

@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scopelab.config import Config, dump_config, load_config, overridden
+from scopelab import checkpoints
+from scopelab.config import Config, config_to_dict, dump_config, load_config, overridden
 from scopelab.config_source import source_label
 from scopelab.data import load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.failures import full_text, one_line
+from scopelab.footprint import check_fits_in_memory
+from scopelab.ownership import Ownership
 from scopelab.quiet_tf import import_tensorflow
-from scopelab.runs import RunDir, RunRecord, Variable, create_run_dir, process_gone, resolve_run, utc_now
+from scopelab.runs import RunDir, RunRecord, Variable, check_runs_dir, create_run_dir, resolve_run, utc_now
+from scopelab.signals import signals_deferred
 
 RESUMABLE = ("interrupted", "failed", "running")
 
@@ -41,6 +48,7 @@ class RunRequest:
     sweep: str | None = None
     sweep_member: int | None = None
     grid_point: dict = field(default_factory=dict)
+    restart: bool = False  # with resume: start the run over in place (its checkpoints are unusable, say)
 
 
 def run(
@@ -49,46 +57,61 @@ def run(
     """Train one config into a new run directory (or continue one); returns the run directory.
 
     on_run_dir hears of the run directory as soon as it exists, so a caller knows it even if the run fails.
+    The run is locked (scopelab.ownership) from before its status is read until its last record is written.
     """
-    if request.resume:
-        run_dir = resolve_run(request.runs_dir, request.resume)
-        config = _resumable_config(run_dir)
-    else:
-        config = load_config(request.config_path, request.overrides)
-        run_dir = None
+    if request.restart and not request.resume:
+        raise InputError("--restart starts a run over in place: give it with --resume RUN.")
+    with ExitStack() as held:
+        resume_state = None
+        if request.resume:
+            run_dir = resolve_run(request.runs_dir, request.resume)
+            held.enter_context(Ownership(run_dir.path, f"run {run_dir.run_id}"))
+            config = _resumable_config(run_dir)
+            check_fits_in_memory(config)
+            if not request.restart:
+                resume_state = checkpoints.choose(run_dir, warn=_warn)
+                if resume_state:
+                    checkpoints.check_config(run_dir, resume_state, config_to_dict(config), dump_config(config))
+        else:
+            config = load_config(request.config_path, request.overrides)
+            check_fits_in_memory(config)
+            run_dir = None
+        return _run_owned(request, config, run_dir, resume_state, held, echo, on_run_dir)
+
+
+def _run_owned(
+    request: RunRequest,
+    config: Config,
+    run_dir: RunDir | None,
+    resume_state: dict | None,
+    held: ExitStack,
+    echo: Callable[[str], None],
+    on_run_dir: Callable[[RunDir], None],
+) -> RunDir:
     mnist = load_mnist(config.data.path)
+    if run_dir is None:
+        check_runs_dir(request.runs_dir)  # after all input is checked: it makes the runs directory
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     from scopelab.experiments import build
-    from scopelab.provenance import collect
     from scopelab.tensorboard import Board, config_hparams
     from scopelab.trainer import Diverged, TrainOptions, train
 
     experiment = build(config, mnist)
-    command = request.command or shlex.join(["scopelab", *sys.argv[1:]])
-    if run_dir is None:
-        run_dir = create_run_dir(request.runs_dir, config.name)
-        run_dir.write_text("config.yaml", dump_config(config))
-        record = _new_record(run_dir, config, request, experiment, mnist.source)
-        record.provenance = collect(request.source_file or request.config_path, command, tf, use_gpu)
-    else:
-        record = run_dir.read_record()
-        record.resumed += 1
-        record.error = None
-        record.provenance.resume_commands.append(command)
-    record.threads = request.threads
-    record.status, record.pid, record.host = "running", os.getpid(), socket.gethostname()
-    record.device = "gpu" if use_gpu else "cpu"
-    run_dir.write_record(record)
-    on_run_dir(run_dir)
+    with signals_deferred():
+        run_dir, record = _record_start(request, config, run_dir, held, experiment, mnist.source, tf, use_gpu)
+        on_run_dir(run_dir)
 
+    fingerprint = {"config_hash": checkpoints.config_hash(dump_config(config)), "config": config_to_dict(config)}
     options = TrainOptions(
-        config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress
+        config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress,
+        resume_state, fingerprint,
     )
-    board = Board(run_dir.tb_dir, experiment.graph, run_dir.run_id, config_hparams(config))
     started = time.time()
+    board = None
     status = "failed"
     try:
+        board = Board(run_dir.tb_dir, experiment.graph, run_dir.run_id, config_hparams(config))
         result = train(experiment, run_dir, options, echo, board.add_row)
         board.add_test(result.state.test_metrics, experiment.phases[-1].steps)
         status = "completed"
@@ -97,37 +120,126 @@ def run(
         number = stop.signal_number if isinstance(stop, Interrupted) else signal.SIGINT
         name = signal.Signals(number).name
         status = "interrupted"
-        _finish(run_dir, record, started, status, error=f"stopped by {name}")
+        unrecorded = _finish(run_dir, record, started, status, error=f"stopped by {name}")
         raise Interrupted(
             number,
-            f"run {run_dir.run_id} stopped by {name} after a checkpoint; continue it with: "
+            f"run {run_dir.run_id} stopped by {name} after a checkpoint{unrecorded}; continue it with: "
             f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
         ) from None
     except Diverged as error:
         status = "diverged"
-        _finish(run_dir, record, started, status, error=str(error))
-        raise RunFailed(f"run {run_dir.run_id} diverged: {error}; the metrics so far are in {run_dir.path}.") from None
+        unrecorded = _finish(run_dir, record, started, status, error=str(error))
+        raise RunFailed(
+            f"run {run_dir.run_id} diverged: {error}{unrecorded}; the metrics so far are in {run_dir.path}."
+        ) from None
     except BaseException as error:
-        _finish(run_dir, record, started, "failed", error=f"{type(error).__name__}: {error}")
-        raise RunFailed(f"run {run_dir.run_id} failed: {type(error).__name__}: {error}") from error
+        reason = one_line(error)
+        _quietly(lambda: checkpoints.remove_temporaries(run_dir))  # a failed save's leftovers, first: room
+        _append_log(run_dir, full_text(error))
+        unrecorded = _finish(run_dir, record, started, "failed", error=reason)
+        raise RunFailed(f"run {run_dir.run_id} failed: {reason}{unrecorded}") from error
     finally:
-        board.close(status)
+        if board is not None:
+            _quietly(lambda: board.close(status))
     record.metrics = result.state.test_metrics
     # What this process did: a resumed run starts at its checkpoint and runs only the rest.
     record.started_from = result.started_from
     record.steps_run = result.steps_run
     record.steps_per_second = round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None
     record.devices = result.devices
-    _finish(run_dir, record, started, status)
+    unrecorded = _finish(run_dir, record, started, status)
+    if unrecorded:
+        raise RunFailed(f"run {run_dir.run_id} trained to the end{unrecorded}")
     return run_dir
 
 
-def _finish(run_dir: RunDir, record: RunRecord, started: float, status: str, error: str | None = None) -> None:
+def _record_start(
+    request: RunRequest, config: Config, run_dir: RunDir | None, held: ExitStack, experiment, source: str, tf,
+    use_gpu: bool,
+) -> tuple[RunDir, RunRecord]:
+    """Make (or reopen) the run directory and write its first record. A new run that cannot be recorded
+    (disk full, runs directory gone) is removed again: one line, exit 1, nothing left behind."""
+    from scopelab.provenance import collect
+
+    new = run_dir is None
+    command = request.command or shlex.join(["scopelab", *sys.argv[1:]])
+    try:
+        if new:
+            run_dir = create_run_dir(request.runs_dir, config.name)
+            held.enter_context(Ownership(run_dir.path, f"run {run_dir.run_id}"))
+            run_dir.write_text("config.yaml", dump_config(config))
+        else:
+            checkpoints.remove_temporaries(run_dir)
+        if new or request.restart:
+            previous = None if new else run_dir.read_record()
+            if previous is not None:
+                _start_over(run_dir)
+            record = _new_record(run_dir, config, request, experiment, source)
+            record.provenance = collect(request.source_file or request.config_path, command, tf, use_gpu)
+            if previous is not None:  # --restart: a new start, but the same run and where its config came from
+                record.config_file, record.restarted = previous.config_file, previous.restarted + 1
+        else:
+            record = run_dir.read_record()
+            record.resumed += 1
+            record.error = None
+            record.provenance.resume_commands.append(command)
+        record.threads = request.threads
+        record.status, record.pid, record.host = "running", os.getpid(), socket.gethostname()
+        record.device = "gpu" if use_gpu else "cpu"
+        run_dir.write_record(record)
+    except OSError as error:
+        if new and run_dir is not None:
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        elif run_dir is not None:
+            _quietly(lambda: checkpoints.remove_temporaries(run_dir))
+        where = run_dir.run_id if run_dir is not None else request.runs_dir
+        raise RunFailed(f"{one_line(error)}: cannot record run {where}; nothing was trained.") from None
+    return run_dir, record
+
+
+def _start_over(run_dir: RunDir) -> None:
+    """--restart: everything training made goes; config.yaml stays, and the run starts from step 0."""
+    for name in ("ckpt", "tb"):
+        shutil.rmtree(run_dir.path / name, ignore_errors=True)
+    for name in ("metrics.csv", "log.txt"):
+        (run_dir.path / name).unlink(missing_ok=True)
+
+
+def _finish(run_dir: RunDir, record: RunRecord, started: float, status: str, error: str | None = None) -> str:
+    """Record how the run ended. Returns "" or, when even that cannot be written (disk full, directory
+    gone), a clause for the message: the old record stays, and since the lock goes with this process the
+    run then lists as stale and resumes from its last checkpoint."""
     record.wall_seconds = round(record.wall_seconds + time.time() - started, 2)
     record.status, record.ended_at = status, utc_now()
     if error:
         record.error = error
-    run_dir.write_record(record)
+    try:
+        run_dir.write_record(record)
+    except OSError as failure:
+        _quietly(lambda: checkpoints.remove_temporaries(run_dir))
+        return f" (and its summary.json could not be updated: {one_line(failure)}; it resumes from its last checkpoint)"
+    return ""
+
+
+def _append_log(run_dir: RunDir, text: str) -> None:
+    """The whole error, traceback and all, at the end of log.txt (best effort: the disk may be full)."""
+    def append() -> None:
+        with open(run_dir.path / "log.txt", "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+    _quietly(append)
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    """Clean-up on a failure path: an OSError here must not hide the failure being reported."""
+    try:
+        action()
+    except OSError:
+        pass
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def _resumable_config(run_dir: RunDir) -> Config:
@@ -137,13 +249,8 @@ def _resumable_config(run_dir: RunDir) -> Config:
         raise InputError(
             f"run {run_dir.run_id}: its summary.json is missing or unreadable, so it cannot be resumed."
         ) from None
-    if record.status not in RESUMABLE:
+    if record.status not in RESUMABLE:  # "running" is resumable: we hold its lock, so its process is gone
         raise InputError(f"run {run_dir.run_id} is {record.status}; only an interrupted or failed run can be resumed.")
-    if record.status == "running" and not process_gone(record.pid, record.host):
-        raise InputError(
-            f"run {run_dir.run_id} is still running (pid {record.pid} on {record.host}); "
-            "stop it first, or resume it once its process is gone."
-        )
     return load_config(run_dir.path / "config.yaml")
 
 

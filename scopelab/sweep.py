@@ -22,18 +22,21 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from scopelab.config import dump_config, load_config, overridden
+from scopelab.config import Config, dump_config, load_config, overridden
 from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.footprint import check_fits_in_memory
+from scopelab.ownership import Ownership
 from scopelab.runner import RESUMABLE, RunRequest
 from scopelab.runner import run as run_experiment
 from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
 from scopelab.runs.directory import SWEEP_FILE, RunDir
-from scopelab.signals import StopRequest
+from scopelab.signals import StopRequest, die_with_parent, signals_deferred, stop_at_once
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,15 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     """Run the members of a new sweep (or the unfinished members of one); returns the sweep directory.
 
     Raises RunFailed when a member did not complete, Interrupted when SIGINT/SIGTERM stopped the sweep.
+    The sweep is locked (scopelab.ownership) from before its record is read until the last is written.
     """
     execute = _executor(request)
-    sweep = _reopen(request) if request.resume else _create(request)
+    with ExitStack() as held:
+        sweep = _reopen(request, held, echo) if request.resume else _create(request, held)
+        return _drive(sweep, request, execute, echo)
+
+
+def _drive(sweep: _Sweep, request: SweepRequest, execute: Callable[..., None], echo: Callable[[str], None]) -> RunDir:
     record = sweep.record
     sweep_id, members = record.sweep_id, record.members
     todo = [member for member in members if member.status != "completed" and not member.removed]
@@ -169,7 +178,10 @@ def run_member(task: dict) -> dict:
         result.update(status="failed", error=f"{type(error).__name__}: {error}")
     if made:
         result["run_id"] = made[0].run_id
-        status = made[0].read_record().status
+        try:
+            status = made[0].read_record().status
+        except (OSError, ValueError):  # the run's directory is gone or its record unwritten: keep ours
+            status = None
         if result["status"] == "failed" and status in ("diverged", "interrupted"):
             result["status"] = status  # the run's summary tells a divergence from a crash
     return result
@@ -191,7 +203,7 @@ def _member_runs(runs_dir: Path, sweep_id: str) -> dict[int, tuple[str, str]]:
 # --- creating and reopening a sweep ---------------------------------------------------------------
 
 
-def _create(request: SweepRequest) -> _Sweep:
+def _create(request: SweepRequest, held: ExitStack) -> _Sweep:
     """Check every member's config before anything is written, then make the sweep directory."""
     if request.config_path is None:
         raise InputError("give a CONFIG file to sweep, or --resume SWEEP to finish a sweep.")
@@ -210,9 +222,17 @@ def _create(request: SweepRequest) -> _Sweep:
         overrides = [f"{key}={value}" for key, value in point] + ([f"train.seed={seed}"] if seed is not None else [])
         # The base (file and --set) loaded above, so an error here is in a --grid value.
         config = load_config(request.config_path, (*request.overrides, *overrides), option="--grid")
+        check_fits_in_memory(config)
         grid_point = overridden(config, [f"{key}={value}" for key, value in point])
         members.append(SweepMember(index, grid_point, config.train.seed, overrides))
+    with signals_deferred():  # a stop leaves no sweep or a complete record, never half of one
+        return _make_sweep(request, held, base, grid, seeds, members)
+
+
+def _make_sweep(request: SweepRequest, held: ExitStack, base: Config, grid: dict, seeds: list[int] | None,
+                members: list[SweepMember]) -> _Sweep:
     directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
+    held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
     directory.write_text("config.yaml", dump_config(base))
     record = SweepRecord(
         sweep_id=directory.run_id,
@@ -230,15 +250,18 @@ def _create(request: SweepRequest) -> _Sweep:
     return sweep
 
 
-def _reopen(request: SweepRequest) -> _Sweep:
+def _reopen(request: SweepRequest, held: ExitStack, echo: Callable[[str], None]) -> _Sweep:
     if request.config_path or request.grid or request.seeds or request.overrides:
         raise InputError("--resume finishes a sweep as it was defined: give no CONFIG, --grid, --seeds or --set.")
     directory = resolve_sweep(request.runs_dir, request.resume)
+    held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
     try:
         record = directory.read_sweep()
     except (OSError, ValueError):
         raise InputError(f"sweep {directory.run_id}: its {SWEEP_FILE} is missing or unreadable.") from None
     sweep = _Sweep(directory, record)
+    if record.status == "running":  # we hold its lock, so the driver that wrote this is gone
+        echo(f"sweep {directory.run_id} is stale (its driver is gone); resuming it")
     _reconcile(sweep, request.runs_dir)
     record.resumed += 1
     record.resume_commands.append(_command(request))
@@ -368,6 +391,7 @@ def _run_processes(
     if request.device != "cpu":
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # else the first member takes all of a shared GPU's memory
     children: set[subprocess.Popen] = set()
+    parent = os.getpid()  # each member asks for SIGTERM when it dies (signals.die_with_parent)
     lock = threading.Lock()
 
     def forward(number: int) -> None:
@@ -379,7 +403,7 @@ def _run_processes(
             if stop.event.is_set():
                 return None
             child = subprocess.Popen(
-                [sys.executable, "-m", "scopelab.sweep", json.dumps({**task, "threads": threads})],
+                [sys.executable, "-m", "scopelab.sweep", json.dumps({**task, "threads": threads, "parent": parent})],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -445,4 +469,7 @@ def _run_ray(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict
 
 if __name__ == "__main__":
     # A worker process of the local executor: run the member given as JSON, report on the last stdout line.
-    print(json.dumps(run_member(json.loads(sys.argv[1]))))
+    member_task = json.loads(sys.argv[1])
+    die_with_parent(member_task["parent"])
+    with stop_at_once():
+        print(json.dumps(run_member(member_task)))

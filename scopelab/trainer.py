@@ -3,7 +3,6 @@ on SIGINT/SIGTERM. It knows nothing about which experiment it runs."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -14,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from scopelab.checkpoints import STATE_KEYS, prune, write_state
 from scopelab.errors import Interrupted, RunFailed
 from scopelab.experiments.common import Experiment, Phase
 from scopelab.runs import RunDir
@@ -48,6 +48,8 @@ class TrainOptions:
     use_gpu: bool
     threads: int = 0  # 0: TensorFlow's choice (all cores)
     progress: bool = True
+    resume_state: dict | None = None  # the checkpoint's state to continue from (scopelab.checkpoints.choose)
+    fingerprint: dict = field(default_factory=dict)  # the config's hash and content, kept in every state
 
 
 @dataclass
@@ -75,10 +77,11 @@ def train(
         gpu_options=tf1.GPUOptions(allow_growth=True),
     )
     with experiment.graph.as_default():
-        saver = tf1.train.Saver(max_to_keep=2)
+        saver = tf1.train.Saver(max_to_keep=None)  # scopelab.checkpoints.prune keeps the last two
         initializer = tf1.global_variables_initializer()
     experiment.graph.finalize()  # any op made during training would be a leak: make it an error
-    state = _load_state(run_dir)
+    resumed = options.resume_state
+    state = TrainState(**{key: resumed[key] for key in STATE_KEYS}) if resumed else TrainState()
     if state.phase < len(experiment.phases):
         started_from = {"network": experiment.phases[state.phase].network, "step": state.step}
     else:  # every phase was done before a crash: nothing left to run
@@ -131,10 +134,10 @@ def train(
                     state.step = step + 1
                     bar.update(1)
                     if stop.signal_number is not None:
-                        _save(session, saver, run_dir, state, done)
+                        _save(session, saver, run_dir, state, done, options)
                         raise Interrupted(stop.signal_number)
                     if state.step % options.checkpoint_every == 0:
-                        _save(session, saver, run_dir, state, done)
+                        _save(session, saver, run_dir, state, done, options)
                 results = _evaluate(session, experiment, phase.test)
                 state.test_metrics.update(results)
                 for name, value in results.items():
@@ -142,7 +145,7 @@ def train(
                 if phase.test_note:
                     emit(phase.test_note)
                 state.phase, state.step = index + 1, 0
-                _save(session, saver, run_dir, state, done)
+                _save(session, saver, run_dir, state, done, options)
         finally:
             bar.close()
         return TrainResult(state, started_from, steps_run, time.perf_counter() - started, devices)
@@ -193,17 +196,17 @@ def _evaluate(session: tf1.Session, experiment: Experiment, tensors: dict[str, t
     return {name: total / len(split) for name, total in totals.items()}
 
 
-def _save(session: tf1.Session, saver: tf1.train.Saver, run_dir: RunDir, state: TrainState, position: int) -> None:
-    """Variables first, then the state that names them: a kill in between leaves the old pair valid."""
+def _save(
+    session: tf1.Session, saver: tf1.train.Saver, run_dir: RunDir, state: TrainState, position: int,
+    options: TrainOptions,
+) -> None:
+    """Variables first, then the state that names them, then the oldest pair goes: a kill at any point
+    leaves at least the previous complete pair (scopelab.checkpoints)."""
     run_dir.ckpt_dir.mkdir(exist_ok=True)
-    path = saver.save(session, str(run_dir.ckpt_dir / "model"), global_step=position, write_meta_graph=False)
+    path = saver.save(
+        session, str(run_dir.ckpt_dir / "model"), global_step=position, write_meta_graph=False, write_state=False
+    )
     state.checkpoint = path.rsplit("/", 1)[-1]
     state.done = position
-    run_dir.write_text("ckpt/state.json", json.dumps(state.__dict__, indent=1))
-
-
-def _load_state(run_dir: RunDir) -> TrainState:
-    path = run_dir.ckpt_dir / "state.json"
-    if not path.exists():
-        return TrainState()
-    return TrainState(**json.loads(path.read_text()))
+    write_state(run_dir, position, {**state.__dict__, **options.fingerprint})
+    prune(run_dir)

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import math
-import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scopelab.ownership import Ownership
 from scopelab.stats import t_quantile
 
 from conftest import cli, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
@@ -193,12 +193,11 @@ def test_list_shows_broken_and_stale_runs_without_crashing(runs_copy):
     (runs_copy / "20261127-000003-nostatus").mkdir()
     (runs_copy / "20261127-000003-nostatus" / "summary.json").write_text("[1, 2]")
     fake_run(runs_copy, "20261127-000004-stale", status="running", pid=finished.pid, host=host, test_loss=None)
-    fake_run(runs_copy, "20261127-000005-alive", status="running", pid=os.getpid(), host=host, test_loss=None)
-    fake_run(
-        runs_copy, "20261127-000006-elsewhere", status="running", pid=finished.pid, host="another-host", test_loss=None
-    )
+    alive = fake_run(runs_copy, "20261127-000005-alive", status="running", pid=finished.pid, host=host, test_loss=None)
+    fake_run(runs_copy, "20261127-000006-absurd", status="running", pid=99999999999, host=host, test_loss=None)
     fake_run(runs_copy, "20261127-000007-failed", status="failed", error="RuntimeError: out of memory")
-    result = cli("list", "--runs", "--format", "json", "--runs-dir", runs_copy)
+    with Ownership(alive, "test"):  # liveness is the lock, whatever the recorded pid says
+        result = cli("list", "--runs", "--format", "json", "--runs-dir", runs_copy)
     assert result.exit_code == 0, result.output
     runs = {run["run_id"][16:]: run for run in json.loads(result.stdout)["runs"]}
     assert runs["nosummary"]["status"] == "broken" and runs["nosummary"]["reason"] == "no summary.json"
@@ -208,12 +207,12 @@ def test_list_shows_broken_and_stale_runs_without_crashing(runs_copy):
     assert runs["killedwrite"]["status"] == "broken" and "write was interrupted" in runs["killedwrite"]["reason"]
     assert runs["stale"]["status"] == "stale" and str(finished.pid) in runs["stale"]["reason"]
     assert runs["alive"]["status"] == "running"
-    assert runs["elsewhere"]["status"] == "running"  # another host's process cannot be checked from here
+    assert runs["absurd"]["status"] == "stale"  # once crashed list, compare and --resume (OverflowError)
     assert runs["failed"]["status"] == "failed" and runs["failed"]["reason"] == "RuntimeError: out of memory"
     table = cli("list", "--runs", "--status", "broken", "--runs-dir", runs_copy).stdout
     assert [row[2] for row in table_lines(table, "run")] == ["broken"] * 4
     stale = table_lines(cli("list", "--runs", "--status", "stale", "--runs-dir", runs_copy).stdout, "run")
-    assert [row[2] for row in stale] == ["stale"]
+    assert [row[2] for row in stale] == ["stale"] * 3  # nobody holds the "alive" run's lock any more
 
 
 def test_list_and_compare_do_not_import_tensorflow(real_runs, tmp_path):

@@ -14,6 +14,8 @@ import pytest
 import tensorflow as tf
 
 from scopelab import data, trainer
+from scopelab.checkpoints import saved_states
+from scopelab.runs import RunDir
 
 from conftest import (
     cli,
@@ -68,8 +70,8 @@ def pixels_and_labels(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndar
 
 
 def latest_weights(run: Path) -> dict[str, np.ndarray]:
-    """Every variable of the checkpoint that ckpt/state.json names (the newest), as float64."""
-    state = json.loads((run / "ckpt" / "state.json").read_text())
+    """Every variable of the checkpoint that the newest ckpt/state-*.json names, as float64."""
+    state = json.loads(saved_states(RunDir(run))[0].read_text())
     reader = tf.train.load_checkpoint(str(run / "ckpt" / state["checkpoint"]))
     return {name: reader.get_tensor(name).astype(np.float64) for name in reader.get_variable_to_shape_map()}
 

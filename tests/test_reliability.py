@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from scopelab import data
+from scopelab.checkpoints import saved_states
+from scopelab.ownership import Ownership
+from scopelab.runs import RunDir
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
 
@@ -106,7 +109,7 @@ def test_signal_exit_codes(tmp_path, mnist_dir):
         run = only_run(tmp_path / number.name)
         summary = summary_of(run)
         assert summary["status"] == "interrupted" and summary["error"] == f"stopped by {number.name}"
-        assert (run / "ckpt" / "state.json").exists()
+        assert list((run / "ckpt").glob("state-*.json"))
         assert not list(run.glob(".*.tmp"))
 
 
@@ -142,7 +145,7 @@ def test_a_crash_is_recorded_as_failed_and_resumes_from_its_last_periodic_checkp
     summary = summary_of(run)
     assert summary["status"] == "failed" and summary["error"] == "MemoryError: simulated"
     # Checkpoints every 10 steps: the newest before the crash at step 25 is the one after step 19.
-    assert json.loads((run / "ckpt" / "state.json").read_text())["step"] == 20
+    assert json.loads(saved_states(RunDir(run))[0].read_text())["step"] == 20
     monkeypatch.setattr(data.Batches, "batch", lambda self, step: asked.append(step) or original(self, step))
     asked.clear()
     assert cli("run", "--resume", run.name, "--runs-dir", runs_dir, "--quiet").exit_code == 0
@@ -187,15 +190,17 @@ def test_config_xor_resume(args, tmp_path):
     assert result.exit_code == 2 and "give a CONFIG to run, or --resume RUN" in result.stderr
 
 
-def test_a_run_whose_process_is_alive_is_not_resumed(tmp_path, mnist_dir, runs_dir):
+def test_a_run_whose_owner_is_alive_is_not_resumed(tmp_path, mnist_dir, runs_dir):
     config = write_config(tmp_path / "live.yaml", tiny_autoencoder(mnist_dir))
     cli("run", config, "--runs-dir", runs_dir, "--quiet")
     run = only_run(runs_dir)
     summary = summary_of(run)
-    summary.update(status="running", pid=os.getpid())  # this test's own process: certainly alive
+    summary.update(status="running", pid=99999999999)  # an absurd pid: the lock decides, not the pid
     (run / "summary.json").write_text(json.dumps(summary))
-    result = cli("run", "--resume", run.name, "--runs-dir", runs_dir)
-    assert result.exit_code == 2 and f"is still running (pid {os.getpid()}" in result.stderr
+    with Ownership(run, "test"):  # this test's process holds the run, as a live trainer would
+        result = cli("run", "--resume", run.name, "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and f"is in use by another scopelab process (pid {os.getpid()}" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and summary_of(run) == summary
     (run / "summary.json").write_text("[1, 2]")
     result = cli("run", "--resume", run.name, "--runs-dir", runs_dir)
     assert result.exit_code == 2 and "summary.json is missing or unreadable" in result.stderr

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 from scopelab.errors import InputError
 from scopelab.runs.record import Annotations, RunRecord, SweepRecord
+from scopelab.safe_read import METRICS_LIMIT, RECORD_LIMIT, read_json, read_text
 
 METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -74,7 +76,7 @@ class RunDir:
 
     def read_record(self, variables: bool = True) -> RunRecord:
         """summary.json; OSError when unreadable, ValueError (RecordError) when not a record."""
-        return RunRecord.from_json(json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8")), variables)
+        return RunRecord.from_json(read_json(self.path / SUMMARY_FILE, RECORD_LIMIT), variables)
 
     def write_record(self, record: RunRecord) -> None:
         self.write_json(SUMMARY_FILE, record.to_json())
@@ -82,16 +84,16 @@ class RunDir:
     def read_annotations(self) -> Annotations:
         """The user's tags and note; none when the file is missing."""
         try:
-            text = (self.path / ANNOTATIONS_FILE).read_text(encoding="utf-8")
+            data = read_json(self.path / ANNOTATIONS_FILE, RECORD_LIMIT)
         except FileNotFoundError:
             return Annotations()
-        return Annotations.from_json(json.loads(text))
+        return Annotations.from_json(data)
 
     def write_annotations(self, annotations: Annotations) -> None:
         self.write_json(ANNOTATIONS_FILE, annotations.to_json())
 
     def read_sweep(self) -> SweepRecord:
-        return SweepRecord.from_json(json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8")))
+        return SweepRecord.from_json(read_json(self.path / SWEEP_FILE, RECORD_LIMIT))
 
     def write_sweep(self, record: SweepRecord) -> None:
         self.write_json(SWEEP_FILE, record.to_json())
@@ -102,16 +104,18 @@ class RunDir:
         return (self.path / SUMMARY_FILE).stat().st_mtime_ns
 
     def read_metrics(self) -> list[dict]:
-        with open(self.path / "metrics.csv", encoding="utf-8", newline="") as handle:
-            return [
-                {
-                    "network": row["network"],
-                    "step": int(row["step"]),
-                    "loss": float(row["loss"]),
-                    "accuracy": float(row["accuracy"]) if row["accuracy"] else None,
-                }
-                for row in csv.DictReader(handle)
-            ]
+        """The logged rows; raises ValueError when a network's steps do not increase (a repeated row would
+        pass for an extra repeat in compare's statistics)."""
+        rows = []
+        last: dict[str, int] = {}
+        for row in csv.DictReader(io.StringIO(read_text(self.path / "metrics.csv", METRICS_LIMIT), newline="")):
+            network, step = row["network"], int(row["step"])
+            if step <= last.get(network, -1):
+                raise ValueError(f"step {step} of {network} comes after step {last[network]}")
+            last[network] = step
+            accuracy = float(row["accuracy"]) if row["accuracy"] else None
+            rows.append({"network": network, "step": step, "loss": float(row["loss"]), "accuracy": accuracy})
+        return rows
 
 
 def check_runs_dir(runs_dir: Path) -> None:
@@ -122,8 +126,11 @@ def check_runs_dir(runs_dir: Path) -> None:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"{runs_dir}: cannot create the runs directory ({error.strerror}).") from None
-    if not os.access(runs_dir, os.W_OK | os.X_OK):
-        raise InputError(f"{runs_dir}: the runs directory is not writable.")
+    # Try it: os.access says yes to root everywhere, even in /proc, where no directory can be made.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=runs_dir))
+    except OSError as error:
+        raise InputError(f"{runs_dir}: cannot make run directories in the runs directory ({error.strerror}).") from None
 
 
 def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:

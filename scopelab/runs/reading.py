@@ -6,17 +6,15 @@ Nothing here imports TensorFlow: `list` has to answer in well under a second for
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.ownership import is_owned
 from scopelab.runs.directory import RUN_ID_PATTERN, SUMMARY_FILE, RunDir, resolve_run, run_dirs
 from scopelab.runs.record import RUN_STATUSES, SEED_KEY, Annotations, RecordError, RunRecord
+from scopelab.safe_read import CONFIG_LIMIT, METRICS_LIMIT, RECORD_LIMIT, UnsafeFile, load_yaml, read_json, read_text
 
 LIST_STATUSES = RUN_STATUSES + ("stale", "broken")
 
@@ -112,29 +110,15 @@ def read_run(run_dir: RunDir, variables: bool = True) -> Run:
         return Run(run_dir, None, "broken", f"cannot read {SUMMARY_FILE} ({error.strerror})")
     except RecordError as error:
         return Run(run_dir, None, "broken", str(error))
+    except UnsafeFile as error:
+        return Run(run_dir, None, "broken", f"{SUMMARY_FILE} {error}")
     except ValueError as error:  # JSON syntax or encoding
         return Run(run_dir, None, "broken", f"{SUMMARY_FILE} is not valid JSON ({error})")
-    if record.status == "running" and process_gone(record.pid, record.host):
-        return Run(run_dir, record, "stale", f"process {record.pid} on {record.host} is gone")
+    if record.status == "running" and not is_owned(run_dir.path):
+        # Liveness is the run's lock (scopelab.ownership); the pid and host are only for the reason.
+        where = f"process {str(record.pid)[:20]} on {str(record.host)[:60]}"
+        return Run(run_dir, record, "stale", f"{where} is gone (its lock is free)")
     return Run(run_dir, record, record.status, record.error or "")
-
-
-def process_gone(pid: int | None, host: str | None) -> bool:
-    """Only a process on this host can be checked; elsewhere a running run stays running."""
-    if not isinstance(pid, int) or pid <= 0 or host != _hostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists, but belongs to someone else
-        return False
-    return False
-
-
-@cache
-def _hostname() -> str:
-    return socket.gethostname()
 
 
 def last_steps(run_dir: RunDir) -> dict[str, int] | None:
@@ -142,7 +126,7 @@ def last_steps(run_dir: RunDir) -> dict[str, int] | None:
     csv module: the file is ours, its fields never quoted, and this runs once per run in `list`."""
     steps: dict[str, int] = {}
     try:
-        lines = (run_dir.path / "metrics.csv").read_text(encoding="utf-8").splitlines()
+        lines = read_text(run_dir.path / "metrics.csv", METRICS_LIMIT).splitlines()
         for line in lines[1:]:
             network, step = line.split(",", 2)[:2]
             steps[network] = max(steps.get(network, 0), int(step))
@@ -154,13 +138,16 @@ def last_steps(run_dir: RunDir) -> dict[str, int] | None:
 
 
 def steps_reached(run_dir: RunDir, steps_total: dict[str, int]) -> int | None:
-    """The updates done at the latest checkpoint (ckpt/state.json), over all networks: 0 before the first
-    checkpoint, None when the state is unreadable. A state from before `done` was recorded says only the
-    network and the step within it: the networks before it count whole (steps 0..N each, from steps_total)."""
-    try:
-        state = json.loads((run_dir.ckpt_dir / "state.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """The updates done at the latest checkpoint (the newest ckpt/state-*.json), over all networks: 0 before
+    the first checkpoint, None when the state is unreadable. A state from before `done` was recorded says only
+    the network and the step within it: the networks before it count whole (steps 0..N each, from steps_total)."""
+    from scopelab.checkpoints import saved_states  # here: scopelab.checkpoints imports this package
+
+    states = saved_states(run_dir)
+    if not states:
         return 0
+    try:
+        state = read_json(states[0], RECORD_LIMIT)
     except (OSError, ValueError):
         return None
     if not isinstance(state, dict):
@@ -196,6 +183,6 @@ def _read_yaml(path: Path, run_id: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return load_yaml(read_text(path, CONFIG_LIMIT))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: UnsafeFile, UnicodeDecodeError
         raise InputError(f"run {run_id}: its config.yaml is missing or unreadable, so it cannot be compared.") from None

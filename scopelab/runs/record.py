@@ -83,6 +83,7 @@ class RunRecord:
     resumed: int = 0
     started_from: dict[str, Any] = field(default_factory=dict)  # network and step where the last process began
     steps_run: int | None = None  # steps the last process trained (a resumed run: only the rest)
+    restarted: int = 0  # times `run --resume RUN --restart` started it over in place
     device: str | None = None  # cpu | gpu, as chosen
     device_requested: str = "auto"
     devices: list[str] = field(default_factory=list)  # what the session saw

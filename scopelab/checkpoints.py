@@ -1,0 +1,147 @@
+"""Checkpoints that recover: the last two are kept, each with its own state file, and a resume takes the
+newest one that is complete, saying so when it had to pass over a damaged one. No TensorFlow here: the
+choice is made, and refused with one line, before a resume touches the run's record.
+
+ckpt/
+    state-<position>.json                       where training stood, the config's hash, the variables' name
+    model-<position>.index, .data-00000-of-00001 TensorFlow's variables (with the optimizer's slots)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scopelab.errors import InputError
+from scopelab.runs import RunDir, flatten
+from scopelab.safe_read import RECORD_LIMIT, read_json
+
+KEEP = 2
+STATE_PATTERN = re.compile(r"^state-(\d+)\.json$")
+LEGACY_STATE = "state.json"  # one state for one checkpoint, as runs made before keeping two were written
+STATE_KEYS = ("phase", "step", "rows", "lines", "test_metrics", "checkpoint")
+# What a killed writer leaves: RunDir.write_text's temporaries, TensorFlow's half-written variables.
+TEMPORARY_PATTERNS = (".*.tmp", "*tempstate*", "*_temp*")
+
+
+class CheckpointProblem(Exception):
+    """Why one checkpoint cannot be used; the message completes "<its state file> ..."."""
+
+
+def config_hash(config_text: str) -> str:
+    """The hash of the resolved config (config.yaml as written at the run's start)."""
+    return hashlib.sha256(config_text.encode()).hexdigest()
+
+
+def state_name(position: int) -> str:
+    return f"state-{position}.json"
+
+
+def saved_states(run_dir: RunDir) -> list[Path]:
+    """The state files, newest first (the legacy single state last)."""
+    if not run_dir.ckpt_dir.is_dir():
+        return []
+    numbered = []
+    for path in run_dir.ckpt_dir.iterdir():
+        match = STATE_PATTERN.match(path.name)
+        if match:
+            numbered.append((int(match.group(1)), path))
+    states = [path for _, path in sorted(numbered, reverse=True)]
+    legacy = run_dir.ckpt_dir / LEGACY_STATE
+    return states + [legacy] if legacy.exists() else states
+
+
+def read_state(run_dir: RunDir, path: Path) -> dict[str, Any]:
+    """A state whose variables are all on disk; raises CheckpointProblem saying what is wrong."""
+    try:
+        state = read_json(path, RECORD_LIMIT)
+    except OSError as error:
+        raise CheckpointProblem(f"cannot be read ({error.strerror})") from None
+    except ValueError as error:
+        raise CheckpointProblem(f"is not valid JSON, truncated or damaged ({error})") from None
+    if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
+        raise CheckpointProblem(f"lacks some of the keys {', '.join(STATE_KEYS)}")
+    name = state["checkpoint"]
+    if not isinstance(name, str) or "/" in name:
+        raise CheckpointProblem("does not name its variables")
+    for suffix in (".index", ".data-00000-of-00001"):
+        variables = run_dir.ckpt_dir / f"{name}{suffix}"
+        if not variables.is_file() or variables.stat().st_size == 0:
+            raise CheckpointProblem(f"names variables {variables.name} that are missing or empty")
+    return state
+
+
+def choose(run_dir: RunDir, warn: Callable[[str], None]) -> dict[str, Any] | None:
+    """The newest usable state (None when the run never checkpointed); `warn` hears of each one passed
+    over. Raises InputError when there are checkpoints and none is usable."""
+    problems = []
+    for path in saved_states(run_dir):
+        try:
+            state = read_state(run_dir, path)
+        except CheckpointProblem as problem:
+            problems.append(f"{path} {problem}")
+            continue
+        for problem in problems:
+            warn(f"note: {problem}; resuming from the previous checkpoint, {path.name}.")
+        return state
+    if problems:
+        raise InputError(
+            f"run {run_dir.run_id}: {problems[0]}, and no earlier checkpoint is usable; "
+            f"start it over in place with: scopelab run --resume {run_dir.run_id} --restart"
+        )
+    return None
+
+
+def check_config(run_dir: RunDir, state: dict[str, Any], config: dict[str, Any], config_text: str) -> None:
+    """Refuse to resume from a checkpoint trained with another config than config.yaml now holds."""
+    recorded = state.get("config_hash")
+    if recorded is None or recorded == config_hash(config_text):
+        return  # a legacy checkpoint has no hash to compare
+    before, after = flatten(state.get("config") or {}), flatten(config)
+    keys = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+    raise InputError(
+        f"run {run_dir.run_id}: its config.yaml was edited after its checkpoint was made "
+        f"({shown or 'its text'} differ); undo the edit, or start over in place with --restart."
+    )
+
+
+def write_state(run_dir: RunDir, position: int, state: dict[str, Any]) -> None:
+    run_dir.write_text(f"ckpt/{state_name(position)}", json.dumps(state, indent=1))
+
+
+def prune(run_dir: RunDir) -> None:
+    """Keep the newest KEEP complete checkpoints; remove older ones and what killed writers left behind
+    (only the run's owner calls this, so no temporary file here belongs to a live writer)."""
+    kept: set[str] = set()
+    for path in saved_states(run_dir):
+        if len(kept) < KEEP:
+            try:
+                kept.add(read_state(run_dir, path)["checkpoint"])
+                continue
+            except CheckpointProblem:
+                pass
+        path.unlink(missing_ok=True)
+    for path in run_dir.ckpt_dir.glob("model-*"):
+        if path.name.split(".", 1)[0] not in kept:
+            _remove(path)
+    remove_temporaries(run_dir)
+
+
+def remove_temporaries(run_dir: RunDir) -> None:
+    for directory in (run_dir.path, run_dir.ckpt_dir):
+        for pattern in TEMPORARY_PATTERNS:
+            for path in directory.glob(pattern) if directory.is_dir() else ():
+                _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
