@@ -57,7 +57,8 @@ def make_hostile(root: Path) -> tuple[Path, Path]:
         "20260101-000002-good": {},
         "20260101-000003-zero_summary": {"summary.json": "/dev/zero"},
         "20260101-000004-fifo_summary": {"summary.json": "fifo"},
-        "20260101-000005-absurd_pid": {"summary.json": {**honest, "status": "running", "pid": 99999999999}},
+        "20260101-000005-absurd_pid": {"summary.json": {**honest, "run_id": "20260101-000005-absurd_pid",
+                                                         "status": "running", "pid": 99999999999}},
         "20260101-000006-zero_metrics": {"metrics.csv": "/dev/zero"},
         "20260101-000007-fifo_metrics": {"metrics.csv": "fifo"},
         "20260101-000008-huge_metrics": {"metrics.csv": 500 << 20},
@@ -66,7 +67,8 @@ def make_hostile(root: Path) -> tuple[Path, Path]:
     }.items():
         run = runs / name
         run.mkdir(parents=True)
-        contents = {"summary.json": {**honest}, "metrics.csv": "network,step,loss,accuracy\nautoencoder,0,0.5,\n",
+        contents = {"summary.json": {**honest, "run_id": name},
+                    "metrics.csv": "network,step,loss,accuracy\nautoencoder,0,0.5,\n",
                     "config.yaml": "name: good\nexperiment: autoencoder\n", **files}
         for file, content in contents.items():
             path = run / file
