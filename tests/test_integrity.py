@@ -214,7 +214,7 @@ def write_fake_run(runs_dir: Path, run_id: str, config: str, metrics: str) -> Pa
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(config)
     (run / "metrics.csv").write_text("network,step,loss,accuracy\n" + metrics)
-    summary = {"status": "completed", "config_name": run_id[16:], "experiment": "autoencoder",
+    summary = {"run_id": run_id, "status": "completed", "config_name": run_id[16:], "experiment": "autoencoder",
                "metrics": {"test_loss": 0.25}}
     (run / "summary.json").write_text(json.dumps(summary))
     return run

@@ -17,6 +17,7 @@ import yaml
 from click.shell_completion import ShellComplete
 
 from scopelab.cli import main
+from scopelab.ownership import Ownership
 from scopelab.runs import Annotations, RunDir, RunRecord, SweepMember, SweepRecord
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
@@ -218,14 +219,15 @@ def test_refused_removals_change_nothing(three_runs):
         (("restore", "20261120"), "in the trash"),
         (("purge",), "the trash is empty"),
     ]
-    before = snapshot(three_runs)
-    for args, message in cases:
-        result = cli(*args, "--runs-dir", three_runs)
-        if args == ("purge",):
-            assert result.exit_code == 0 and message in result.stdout
-            continue
-        assert message in one_error_line(result), args
-        assert snapshot(three_runs) == before, args
+    with Ownership(three_runs / "20261123-100000-alive", "test"):  # as a live trainer holds its run
+        before = snapshot(three_runs)
+        for args, message in cases:
+            result = cli(*args, "--runs-dir", three_runs)
+            if args == ("purge",):
+                assert result.exit_code == 0 and message in result.stdout
+                continue
+            assert message in one_error_line(result), args
+            assert snapshot(three_runs) == before, args
     assert cli("rm", "20261120", "--yes", "--runs-dir", three_runs).exit_code == 0
     assert "without a terminal" in one_error_line(cli("purge", "--runs-dir", three_runs))
     make_run(three_runs, "20261120-100000-ae")
