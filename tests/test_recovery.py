@@ -222,7 +222,7 @@ def test_a_run_directory_removed_mid_run_fails_in_one_line(tmp_path, mnist_dir):
     config = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, train={"steps": 100000, "log_every": 10}))
     process = scopelab("run", config, "--runs-dir", tmp_path / "runs", "--quiet")
     run = wait_for_training(tmp_path / "runs", process)
-    shutil.rmtree(run)
+    run.rename(tmp_path / "elsewhere")  # gone at once: rmtree races the run's next write into the directory
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1 and "No such file or directory" in one_line(stderr)
     assert list((tmp_path / "runs").iterdir()) == []
