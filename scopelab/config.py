@@ -23,6 +23,9 @@ from scopelab.errors import InputError
 from scopelab.safe_read import CONFIG_LIMIT, UnsafeFile, load_yaml, read_text
 
 Optimizer = Literal["adagrad", "adam", "sgd", "momentum", "rmsprop"]
+# tf1: variable_scope/get_variable graphs run by a Session (the article's way); tf2: tf.Module
+# objects shared by holding them, run eagerly with the step in a tf.function. Same numbers either way.
+Api = Literal["tf1", "tf2"]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SCOPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_NAME = 200  # a run directory is <date>-<time>-<name>[-xxxx]: within the 255 bytes a file name may have
@@ -49,6 +52,7 @@ class AutoencoderModel:
     hidden_size: int = 625
     tied: bool = False
     init_std: float = 0.05
+    api: Api = "tf1"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class MlpModel:
     num_classes: int = 10
     init_std: float = 0.05
     weight_decay: float = 0.01
+    api: Api = "tf1"
 
 
 @dataclass(frozen=True)

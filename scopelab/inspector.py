@@ -71,28 +71,41 @@ class VariableUses:
 
 
 def variable_uses(experiment: Experiment) -> list[VariableUses]:
-    """Every trainable variable of the experiment's graph with the ops that use it."""
+    """Every trainable variable of a tf1 experiment's graph with the ops that use it."""
     import tensorflow as tf
 
     phases = experiment.phases
-    outputs = _ancestors([t for p in phases for t in (p.accuracy, *p.test.values()) if t is not None])
-    trained = {phase.network: _ancestors([phase.loss]) for phase in phases}
-    order = {op.name: index for index, op in enumerate(experiment.graph.get_operations())}
     with experiment.graph.as_default():
         trainable = tf.compat.v1.trainable_variables()
+    return graph_uses(
+        experiment.graph,
+        [(variable.op.name, tuple(int(d) for d in variable.shape), variable.handle) for variable in trainable],
+        {phase.network: phase.loss for phase in phases},
+        [t for p in phases for t in (p.accuracy, *p.test.values()) if t is not None],
+    )
+
+
+def graph_uses(
+    graph, handles: list[tuple[str, tuple[int, ...], object]], losses: dict, outputs: list
+) -> list[VariableUses]:
+    """The uses of each variable, given as (name, shape, its resource handle in `graph`): the ops
+    that read it and feed a network's loss (`losses`, by network) or an output (`outputs`)."""
+    output_ops = _ancestors(outputs)
+    trained = {network: _ancestors([loss]) for network, loss in losses.items()}
+    order = {op.name: index for index, op in enumerate(graph.get_operations())}
     found = []
-    for variable in trainable:
+    for name, shape, handle in handles:
         uses = []
         # The optimizer, initializer and saver take the handle itself; the model reads it.
-        reads = [op for op in variable.handle.consumers() if op.type == "ReadVariableOp"]
+        reads = [op for op in handle.consumers() if op.type == "ReadVariableOp"]
         users = [(user, read) for read in reads for user in read.outputs[0].consumers()]
         for user, read in sorted(users, key=lambda pair: order[pair[0].name]):
             networks = tuple(network for network, ops in trained.items() if user.name in ops)
-            model = user.name in outputs
+            model = user.name in output_ops
             if networks or model:
                 scope = user.name.rsplit("/", 1)[0] if "/" in user.name else ""
                 uses.append(Use(scope, _how(user, read.outputs[0]), networks, model))
-        found.append(VariableUses(variable.op.name, tuple(int(d) for d in variable.shape), tuple(uses)))
+        found.append(VariableUses(name, shape, tuple(uses)))
     return found
 
 
@@ -182,7 +195,7 @@ def inspect_config(config: Config) -> list[VariableUses]:
     import_tensorflow()
     # The builders slice and batch the data, so it is loaded (the bundled copy takes about a second):
     # a data.path or a train range the run would reject is rejected here too.
-    return variable_uses(build(config, load_mnist(config.data.path)))
+    return build(config, load_mnist(config.data.path)).variable_uses()
 
 
 def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -> str:

@@ -1,5 +1,6 @@
-"""The session loop: runs each phase's steps, logs when due, checkpoints, resumes, stops on NaN and
-on SIGINT/SIGTERM. It knows nothing about which experiment it runs."""
+"""The training loop: runs each phase's steps, logs when due, checkpoints, resumes, stops on NaN and
+on SIGINT/SIGTERM. It knows nothing about which experiment it runs, nor how it is built: the
+experiment's engine (a tf1 Session, or tf2 eager functions) runs the steps and saves the variables."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
 from scopelab.checkpoints import STATE_KEYS, prune, write_state
+from scopelab.data import Split
 from scopelab.errors import Interrupted, RunFailed
-from scopelab.experiments.common import Experiment, Phase
 from scopelab.runs import RunDir
 from scopelab.signals import StopRequest
 
-tf1 = tf.compat.v1
+if TYPE_CHECKING:
+    from scopelab.experiments.common import Experiment
+    from scopelab.experiments.eager import EagerExperiment
+
 EVAL_CHUNK = 2000
 
 
@@ -52,6 +57,20 @@ class TrainOptions:
     fingerprint: dict = field(default_factory=dict)  # the config's hash and content, kept in every state
 
 
+class Engine(Protocol):
+    """What runs an experiment's steps (experiments.common.GraphEngine, experiments.eager.EagerEngine).
+    Phases are named by index; batches are numpy arrays; checkpoints are files in a directory."""
+
+    devices: list[str]
+
+    def initialize(self) -> None: ...
+    def restore(self, path: str) -> None: ...
+    def step(self, index: int, images: np.ndarray, labels: np.ndarray) -> float: ...
+    def measure(self, index: int, images: np.ndarray, labels: np.ndarray) -> tuple[float, float | None]: ...
+    def test(self, index: int, images: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]: ...
+    def save(self, directory: Path, position: int) -> str: ...
+
+
 @dataclass
 class TrainResult:
     state: TrainState
@@ -62,24 +81,16 @@ class TrainResult:
 
 
 def train(
-    experiment: Experiment,
+    experiment: Experiment | EagerExperiment,
     run_dir: RunDir,
     options: TrainOptions,
     on_line: Callable[[str], None],
     on_row: Callable[[dict], None] = lambda row: None,
 ) -> TrainResult:
-    """Train every phase to its last step; raises Diverged or Interrupted after saving what it has."""
-    session_config = tf1.ConfigProto(
-        intra_op_parallelism_threads=options.threads,
-        inter_op_parallelism_threads=options.threads,
-        device_count=None if options.use_gpu else {"GPU": 0},
-        # Take GPU memory as needed, not all of it up front: sweeps run several members on one card.
-        gpu_options=tf1.GPUOptions(allow_growth=True),
-    )
-    with experiment.graph.as_default():
-        saver = tf1.train.Saver(max_to_keep=None)  # scopelab.checkpoints.prune keeps the last two
-        initializer = tf1.global_variables_initializer()
-    experiment.graph.finalize()  # any op made during training would be a leak: make it an error
+    """Train every phase to its last step; raises Diverged or Interrupted after saving what it has.
+
+    The experiment's engine runs the steps: a tf1 Session on its graph, or tf2 eager functions.
+    """
     resumed = options.resume_state
     state = TrainState(**{key: resumed[key] for key in STATE_KEYS}) if resumed else TrainState()
     if state.phase < len(experiment.phases):
@@ -97,12 +108,11 @@ def train(
     total = sum(phase.steps + 1 for phase in experiment.phases)
     done = sum(phase.steps + 1 for phase in experiment.phases[: state.phase]) + state.step
     steps_run = 0
-    with tf1.Session(graph=experiment.graph, config=session_config) as session, stop:
-        devices = [device.name for device in session.list_devices()]
+    with experiment.engine(options.use_gpu, options.threads) as engine, stop:
         if state.checkpoint:
-            saver.restore(session, str(run_dir.ckpt_dir / state.checkpoint))
+            engine.restore(str(run_dir.ckpt_dir / state.checkpoint))
         else:
-            session.run(initializer)
+            engine.initialize()
         bar = tqdm(
             total=total,
             initial=done,
@@ -119,14 +129,16 @@ def train(
                 if state.step == 0 and phase.title:
                     emit(f"{phase.title} :")
                 for step in range(state.step, phase.steps + 1):
-                    feed = _feed(experiment, *phase.batches.batch(step))
-                    _, loss = session.run((phase.train_op, phase.loss), feed)
+                    images, labels = phase.batches.batch(step)
+                    loss = engine.step(index, images, labels)
                     steps_run += 1
                     done += 1
                     if not math.isfinite(loss):
                         raise Diverged(f"the loss of {phase.network} became {loss} at step {step}")
                     if step % options.log_every == 0 or step == phase.steps:
-                        row = _log_row(session, phase, feed, step)
+                        # The loss (and accuracy) of the batch just trained on, after the update, as the article logs.
+                        loss, accuracy = engine.measure(index, images, labels)
+                        row = {"network": phase.network, "step": step, "loss": loss, "accuracy": accuracy}
                         state.rows.append(row)
                         run_dir.write_metrics(state.rows)
                         on_row(row)
@@ -134,42 +146,21 @@ def train(
                     state.step = step + 1
                     bar.update(1)
                     if stop.signal_number is not None:
-                        _save(session, saver, run_dir, state, done, options)
+                        _save(engine, run_dir, state, done, options)
                         raise Interrupted(stop.signal_number)
                     if state.step % options.checkpoint_every == 0:
-                        _save(session, saver, run_dir, state, done, options)
-                results = _evaluate(session, experiment, phase.test)
+                        _save(engine, run_dir, state, done, options)
+                results = _evaluate(engine, index, experiment.test_split)
                 state.test_metrics.update(results)
                 for name, value in results.items():
                     emit(_format_test(name, value))
                 if phase.test_note:
                     emit(phase.test_note)
                 state.phase, state.step = index + 1, 0
-                _save(session, saver, run_dir, state, done, options)
+                _save(engine, run_dir, state, done, options)
         finally:
             bar.close()
-        return TrainResult(state, started_from, steps_run, time.perf_counter() - started, devices)
-
-
-def _feed(experiment: Experiment, images: np.ndarray, labels: np.ndarray) -> dict:
-    """The one place batches enter the graph: numpy arrays fed to the placeholders. Holding the
-    training set in the graph and feeding only indices saved 1-2% of an autoencoder step and ~3.5%
-    of an MLP step on CPU (benchmarks/bench_step.py, "tf1 data in graph"): too little for a second
-    copy of the data in memory. Not yet measured on a GPU (benchmarks/gpu_check.sh does)."""
-    feed = {experiment.images: images}
-    if experiment.labels is not None:
-        feed[experiment.labels] = labels
-    return feed
-
-
-def _log_row(session: tf1.Session, phase: Phase, feed: dict, step: int) -> dict:
-    """The loss (and accuracy) of the batch just trained on, after the update, as the article logs."""
-    if phase.accuracy is None:
-        loss, accuracy = session.run(phase.loss, feed), None
-    else:
-        loss, accuracy = session.run((phase.loss, phase.accuracy), feed)
-        accuracy = float(accuracy)
-    return {"network": phase.network, "step": step, "loss": float(loss), "accuracy": accuracy}
+        return TrainResult(state, started_from, steps_run, time.perf_counter() - started, engine.devices)
 
 
 def _format_row(row: dict) -> str:
@@ -185,27 +176,21 @@ def _format_test(name: str, value: float) -> str:
     return f"accuracy (test) {label} = {value:.4f}"
 
 
-def _evaluate(session: tf1.Session, experiment: Experiment, tensors: dict[str, tf.Tensor]) -> dict[str, float]:
-    """Means over the whole test set, in chunks (each tensor holds one value per example)."""
-    split = experiment.test_split
-    totals = dict.fromkeys(tensors, 0.0)
+def _evaluate(engine: Engine, index: int, split: Split) -> dict[str, float]:
+    """Means over the whole test set, in chunks (each test metric holds one value per example)."""
+    totals: dict[str, float] = {}
     for start in range(0, len(split), EVAL_CHUNK):
-        feed = _feed(experiment, split.images[start : start + EVAL_CHUNK], split.labels[start : start + EVAL_CHUNK])
-        for name, values in session.run(tensors, feed).items():
-            totals[name] += float(np.sum(values, dtype=np.float64))
+        values = engine.test(index, split.images[start : start + EVAL_CHUNK], split.labels[start : start + EVAL_CHUNK])
+        for name, per_example in values.items():
+            totals[name] = totals.get(name, 0.0) + float(np.sum(per_example, dtype=np.float64))
     return {name: total / len(split) for name, total in totals.items()}
 
 
-def _save(
-    session: tf1.Session, saver: tf1.train.Saver, run_dir: RunDir, state: TrainState, position: int,
-    options: TrainOptions,
-) -> None:
+def _save(engine: Engine, run_dir: RunDir, state: TrainState, position: int, options: TrainOptions) -> None:
     """Variables first, then the state that names them, then the oldest pair goes: a kill at any point
     leaves at least the previous complete pair (scopelab.checkpoints)."""
     run_dir.ckpt_dir.mkdir(exist_ok=True)
-    path = saver.save(
-        session, str(run_dir.ckpt_dir / "model"), global_step=position, write_meta_graph=False, write_state=False
-    )
+    path = engine.save(run_dir.ckpt_dir, position)
     state.checkpoint = path.rsplit("/", 1)[-1]
     state.done = position
     write_state(run_dir, position, {**state.__dict__, **options.fingerprint})

@@ -12,6 +12,15 @@ from scopelab.layers import decoder_logits, encoder
 tf1 = tf.compat.v1
 
 
+def reconstruction_loss(images: tf.Tensor, logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The batch's mean loss and each image's, in name scope `loss` (the tf2 modules use it too)."""
+    with tf.name_scope("loss"):
+        # Cross-entropy from the logits: the same value as the article's mean BCE of the
+        # sigmoid output, but it never takes log(0), so it cannot turn into NaN or inf.
+        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
+        return tf.reduce_mean(per_pixel), tf.reduce_mean(per_pixel, axis=1)
+
+
 def build(config: AutoencoderConfig, mnist: Mnist) -> Experiment:
     model, train = config.model, config.train
     check_pixels(mnist.train, model.input_size)
@@ -23,12 +32,7 @@ def build(config: AutoencoderConfig, mnist: Mnist) -> Experiment:
         images = tf1.placeholder(tf.float32, [None, model.input_size], name="images")
         hidden = encoder(images, model.hidden_size, model.init_std)
         logits = decoder_logits(hidden, model.input_size, model.init_std, tied_to="encoder" if model.tied else None)
-        with tf1.name_scope("loss"):
-            # Cross-entropy from the logits: the same value as the article's mean BCE of the
-            # sigmoid output, but it never takes log(0), so it cannot turn into NaN or inf.
-            per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
-            loss = tf.reduce_mean(per_pixel)
-            per_image = tf.reduce_mean(per_pixel, axis=1)
+        loss, per_image = reconstruction_loss(images, logits)
         train_op = make_optimizer(train.optimizer, train.learning_rate).minimize(loss)
     phase = Phase(
         network="autoencoder",

@@ -32,6 +32,20 @@ def averaged(logits: list[tf.Tensor]) -> tf.Tensor:
     return tf.add_n([tf.nn.softmax(each) for each in logits]) / len(logits)
 
 
+def classifier_loss(
+    name: str, logits: tf.Tensor, labels: tf.Tensor, decayed: list[tf.Variable], weight_decay: float
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """A network's loss, per-example correctness and accuracy, in name scope `name` (the tf2
+    modules use it too)."""
+    with tf.name_scope(name):
+        # Summed softmax cross-entropy from the logits: equal to the article's
+        # -sum(y * log(softmax)) where that is finite, but it never takes log(0).
+        cross_entropy = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        loss = cross_entropy + weight_decay * tf.add_n([tf.nn.l2_loss(w) for w in decayed])
+        right = correct(logits, labels)
+        return loss, right, tf.reduce_mean(right)
+
+
 def build(config: MlpPairConfig, mnist: Mnist) -> Experiment:
     model, train = config.model, config.train
     check_pixels(mnist.train, model.input_size)
@@ -48,15 +62,7 @@ def build(config: MlpPairConfig, mnist: Mnist) -> Experiment:
             reuse = config.sharing == "shared" and index > 0
             logits, decayed = mk_nn_model(images, network.scope, reuse, model)
             all_logits.append(logits)
-            with tf1.name_scope(f"net{index + 1}"):
-                # Summed softmax cross-entropy from the logits: equal to the article's
-                # -sum(y * log(softmax)) where that is finite, but it never takes log(0).
-                cross_entropy = tf.reduce_sum(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-                )
-                loss = cross_entropy + model.weight_decay * tf.add_n([tf.nn.l2_loss(w) for w in decayed])
-                right = correct(logits, labels)
-                accuracy = tf.reduce_mean(right)
+            loss, right, accuracy = classifier_loss(f"net{index + 1}", logits, labels, decayed, model.weight_decay)
             variables = tf1.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES, scope=f"{network.scope}/")
             with tf1.name_scope(f"train_net{index + 1}"):
                 train_op = make_optimizer(network.optimizer, network.learning_rate).minimize(loss, var_list=variables)
