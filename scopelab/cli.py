@@ -463,20 +463,25 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="markdown pastes into a README.")
-def scopes(fmt: str) -> None:
+@click.option("--api", type=click.Choice(["tf1", "tf2"]), default="tf1", show_default=True,
+              help="tf2: each row next to what TensorFlow 2 does for the same intent.")
+def scopes(fmt: str, api: str) -> None:
     """Show how TensorFlow names things under name_scope and variable_scope, and when reuse is refused.
 
     Runs the article's naming sequence in a fresh graph: every name shown is the one TensorFlow gives
-    now, and the reuse error is TensorFlow's own message.
+    now, and the reuse error is TensorFlow's own message. With --api tf2, each step sits next to its
+    TensorFlow 2 counterpart (eager name scopes, tf.Module, Keras paths, holding the object, the
+    track_tf1_style_variables shim), run just now too.
 
     \b
     Example:
       scopelab scopes
       scopelab scopes --format markdown
+      scopelab scopes --api tf2
     """
     from scopelab.scopes import show
 
-    click.echo(show(fmt))
+    click.echo(show(fmt, api))
 
 
 @main.command()

@@ -158,6 +158,9 @@ def name_scopes(variables: list[VariableUses]) -> list[NameScope]:
                 note = f"variable_scope {owner} reopened with reuse: {owner}/'s variables, a name scope of its own"
         if foreign and not note:
             note = "reads " + ", ".join(foreign)
+        if not foreign and len(networks) > 1:
+            # Only tf2 gets here: a module keeps one name scope however many networks call it.
+            note = f"one module object called by {', '.join(networks)}: the same variables, one name scope"
         found.append(NameScope(name, networks, roles, note))
     return found
 
@@ -186,8 +189,9 @@ def load_target(target: str, overrides: tuple[str, ...], runs_dir: Path) -> tupl
     return load_config(config_file, overrides), str(config_file)
 
 
-def inspect_config(config: Config) -> list[VariableUses]:
-    """Build the config's graph (no session, no training) and walk it."""
+def inspect_config(config: Config) -> tuple[list[VariableUses], dict[str, list[str]] | None]:
+    """Build the config's graph (no session, no training; tf2: the modules, the steps traced) and
+    walk it. Also, for tf2, which (network: module) pairs hold each variable object."""
     from scopelab.data import load_mnist
     from scopelab.experiments import build
     from scopelab.quiet_tf import import_tensorflow
@@ -195,34 +199,37 @@ def inspect_config(config: Config) -> list[VariableUses]:
     import_tensorflow()
     # The builders slice and batch the data, so it is loaded (the bundled copy takes about a second):
     # a data.path or a train range the run would reject is rejected here too.
-    return build(config, load_mnist(config.data.path)).variable_uses()
+    experiment = build(config, load_mnist(config.data.path))
+    return experiment.variable_uses(), experiment.held_by()
 
 
 def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -> str:
     """`scopelab inspect`: the variable tree of a config or a run as a table or JSON."""
     config, source = load_target(target, overrides, runs_dir)
-    variables = inspect_config(config)
+    variables, held = inspect_config(config)
     if fmt == "json":
-        return json.dumps(_as_json(config, source, variables), indent=2)
-    return _tree(config, source, variables)
+        return json.dumps(_as_json(config, source, variables, held), indent=2)
+    return _tree(config, source, variables, held)
 
 
 def dry_run(target: str, overrides: tuple[str, ...], runs_dir: Path) -> str:
     """`scopelab run --dry-run`: the resolved config and its variable tree; nothing is written."""
     config, source = load_target(target, overrides, runs_dir)
-    variables = inspect_config(config)
-    return f"# resolved config ({source})\n{dump_config(config)}\n{_tree(config, source, variables)}"
+    variables, held = inspect_config(config)
+    return f"# resolved config ({source})\n{dump_config(config)}\n{_tree(config, source, variables, held)}"
 
 
-def _as_json(config: Config, source: str, variables: list[VariableUses]) -> dict:
+def _as_json(config: Config, source: str, variables: list[VariableUses], held: dict[str, list[str]] | None) -> dict:
     scopes = _scope_totals(variables)
     return {
         "config": config.name,
         "experiment": config.experiment,
+        "api": config.model.api,
         "source": source,
         "resolved": config_to_dict(config),
         "variables": [
             {**variable.summary(), "networks": variable.networks,
+             **({"held_by": held[variable.name]} if held else {}),
              "uses": [{"name_scope": use.name_scope, "op": use.op_type, "networks": list(use.networks),
                        "role": "model" if use.model else "loss term"} for use in variable.uses]}
             for variable in variables
@@ -243,8 +250,9 @@ def _scope_totals(variables: list[VariableUses]) -> dict[str, tuple[int, int]]:
     return totals
 
 
-def _tree(config: Config, source: str, variables: list[VariableUses]) -> str:
-    """Variables grouped by scope with totals, then the name scopes that read them."""
+def _tree(config: Config, source: str, variables: list[VariableUses], held: dict[str, list[str]] | None) -> str:
+    """Variables grouped by scope with totals, then the name scopes that read them (and for tf2,
+    the module objects that hold each variable)."""
     rows = [("scope / variable", "shape", "parameters", "used in (name scope, op)", "")]
     totals = _scope_totals(variables)
     for scope, (count, parameters) in totals.items():
@@ -256,8 +264,18 @@ def _tree(config: Config, source: str, variables: list[VariableUses]) -> str:
     rows.append(("total", f"{len(variables)} variables", f"{sum(v.parameters for v in variables):,}", "", ""))
     scope_rows = [("name scope", "network", "role", "note")]
     scope_rows += [(_slash(s.name), ", ".join(s.networks), ", ".join(s.roles), s.note) for s in name_scopes(variables)]
-    title = f"{config.name} ({config.experiment}, from {source}): the graph built, not trained"
-    return "\n".join([title, "", _columns(rows, right={2}), "", _columns(scope_rows)])
+    if config.model.api == "tf1":
+        title = f"{config.name} ({config.experiment}, model.api tf1, from {source}): the graph built, not trained"
+    else:
+        title = (f"{config.name} ({config.experiment}, model.api tf2, from {source}): the modules built and "
+                 "their steps traced into a graph, not trained")
+    parts = [title, "", _columns(rows, right={2}), "", _columns(scope_rows)]
+    if held:
+        # tf2 shares by object: the holders must agree with the graph (EagerExperiment checks it).
+        held_rows = [("variable object", "held by (network: module)", "")]
+        held_rows += [(v.name, ", ".join(held[v.name]), "shared" if v.shared else "") for v in variables]
+        parts += ["", _columns(held_rows)]
+    return "\n".join(parts)
 
 
 def _slash(name_scope: str) -> str:

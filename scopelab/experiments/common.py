@@ -50,6 +50,10 @@ class Experiment:
         walking the graph (the name scopes that read it; shared when read in two places)."""
         return [variable.summary() for variable in variable_uses(self)]
 
+    def held_by(self) -> None:
+        """tf1 variables belong to variable scopes, not to objects: nothing to list (see tf2)."""
+        return None
+
     def engine(self, use_gpu: bool, threads: int) -> GraphEngine:
         return GraphEngine(self, use_gpu, threads)
 

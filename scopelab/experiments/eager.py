@@ -157,8 +157,13 @@ class EagerExperiment:
                 found += module.trainable_variables
         return unique(found)
 
+    def held_by(self) -> dict[str, list[str]]:
+        """Variable name -> the (network: module) pairs holding that object."""
+        held = self.holders()
+        return {variable.name.removesuffix(":0"): held[id(variable)] for variable in self.trainable()}
+
     def holders(self) -> dict[int, list[str]]:
-        """Variable id -> the (network, module) pairs holding that object, e.g. ["net1: mlp1", "net2: mlp1"]."""
+        """Variable id -> the (network: module) pairs holding that object, e.g. ["net1: mlp1", "net2: mlp1"]."""
         held: dict[int, list[str]] = {}
         for phase in self.phases:
             for module in phase.modules:
