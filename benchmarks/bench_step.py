@@ -1,4 +1,5 @@
-"""Step time: scopelab's trainer against a minimal TF v1 loop, Keras 3 `fit` and PyTorch eager.
+"""Step time: scopelab's trainer (tf1 graphs, and tf2 modules with the step in a tf.function, with
+and without XLA) against a minimal TF v1 loop, Keras 3 `fit` and PyTorch eager.
 
 For each article experiment (autoencoder tied, untied, and network 1 of the MLP pair) every
 contender trains the same model (shapes, optimizer, batch, data) in its own natural loop, in one
@@ -45,7 +46,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "tf1 loop"
 FLOOR = "tf1 matmuls only"
-CONTENDERS = ["scopelab", BASELINE, "tf1 data in graph", "keras fit", "torch eager", FLOOR]
+TF2 = "scopelab tf2"
+TF2_XLA = "scopelab tf2 xla"
+CONTENDERS = ["scopelab", TF2, TF2_XLA, BASELINE, "tf1 data in graph", "keras fit", "torch eager", FLOOR]
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,10 @@ class Settings:
         return 1 + self.warmup + self.laps
 
 
-def scopelab_body(spec: Spec, settings: Settings, mnist, runs_dir: Path) -> Callable:
+def scopelab_body(spec: Spec, settings: Settings, mnist, runs_dir: Path, api: str = "tf1", jit: bool = False
+                  ) -> Callable:
+    """scopelab's real trainer; api tf2 runs the tf.Module build eagerly, jit compiles its step with XLA."""
+
     def body(lap: Callable[[], None]) -> None:
         from scopelab.experiments import build
         from scopelab.runs import create_run_dir
@@ -204,7 +210,9 @@ def scopelab_body(spec: Spec, settings: Settings, mnist, runs_dir: Path) -> Call
         last = settings.steps - 1
         # Network 1 of the pair is measured; network 2 runs one step in the untimed tail.
         overrides = [f"networks.0.steps={last}", "networks.1.steps=1"] if spec.classifier else [f"train.steps={last}"]
-        experiment = build(load_config(spec.config, overrides), mnist)
+        experiment = build(load_config(spec.config, [*overrides, f"model.api={api}"]), mnist)
+        if jit:
+            experiment.jit_compile = True
         run_dir = create_run_dir(runs_dir, f"bench-{spec.name}")
         options = TrainOptions(settings.block, 1000000000, settings.gpu, settings.threads, progress=True)
         train(experiment, run_dir, options, on_line=lambda text: None, on_row=lambda row: lap())
@@ -454,6 +462,8 @@ def torch_available() -> bool:
 def measure(spec: Spec, settings: Settings, mnist, runs_dir: Path, contenders: list[str]) -> list[dict]:
     makers = {
         "scopelab": lambda: scopelab_body(spec, settings, mnist, runs_dir),
+        TF2: lambda: scopelab_body(spec, settings, mnist, runs_dir, api="tf2"),
+        TF2_XLA: lambda: scopelab_body(spec, settings, mnist, runs_dir, api="tf2", jit=True),
         BASELINE: lambda: tf1_body(spec, settings, data_in_graph=False),
         "tf1 data in graph": lambda: tf1_body(spec, settings, data_in_graph=True),
         "keras fit": lambda: keras_body(spec, settings),

@@ -265,7 +265,7 @@ def _tree(config: Config, source: str, variables: list[VariableUses], held: dict
     scope_rows = [("name scope", "network", "role", "note")]
     scope_rows += [(_slash(s.name), ", ".join(s.networks), ", ".join(s.roles), s.note) for s in name_scopes(variables)]
     if config.model.api == "tf1":
-        title = f"{config.name} ({config.experiment}, model.api tf1, from {source}): the graph built, not trained"
+        title = f"{config.name} ({config.experiment}, from {source}): the graph built, not trained"
     else:
         title = (f"{config.name} ({config.experiment}, model.api tf2, from {source}): the modules built and "
                  "their steps traced into a graph, not trained")
