@@ -259,7 +259,14 @@ def _choose_device(tf, device: str) -> bool:
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     if device == "gpu" and not has_gpu:
         raise InputError("--device gpu: TensorFlow sees no GPU on this machine; use --device cpu or auto.")
-    return has_gpu and device != "cpu"
+    use_gpu = has_gpu and device != "cpu"
+    if has_gpu and not use_gpu:
+        # tf2 variables are placed when made, before a session config could keep them off the GPU.
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            pass  # TensorFlow already runs in this process (tests): tf2 steps still run under /CPU:0
+    return use_gpu
 
 
 def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment, data_source: str) -> RunRecord:
