@@ -169,7 +169,8 @@ def test_compare_tf1_and_tf2_runs_differ_only_in_model_api(tmp_path, mnist_dir):
     assert list(comparison["settings_that_differ"]) == ["model.api"]
     assert comparison["rows"] and all(row["difference"]["delta"] == 0 for row in comparison["rows"])
     text = cli("compare", *ids, "--runs-dir", runs, "--each").output
-    assert f"{ids[0]} and {ids[1]} are equal on test loss" in text
+    first, second = (group["label"] for group in comparison["groups"])
+    assert f"{first} and {second} are equal on test loss" in text
 
 
 def test_scopes_tf2_reads_every_name_from_tensorflow():
