@@ -220,7 +220,7 @@ class EagerEngine:
     def restore(self, path: str) -> None:
         # Optimizer slots do not exist until the first step makes them; the checkpoint restores
         # them then (deferred restoration), before the step reads them.
-        self._checkpoint.restore(path).assert_existing_objects_matched()
+        self._checkpoint.read(path).assert_existing_objects_matched()  # read: the counterpart of write
 
     def step(self, index: int, images: np.ndarray, labels: np.ndarray) -> float:
         return float(self.experiment.function("step", index)(*self.experiment.inputs(images, labels)))
