@@ -20,7 +20,8 @@ from scopelab.runs import RunDir, RunRecord
 
 from conftest import cli
 
-ARTICLE = Path(os.environ.get("SCOPELAB_ARTICLE", "/work/shared/ARTICLE.md"))
+# The team's shared/ folder sits beside the clone (here and in CI); SCOPELAB_ARTICLE points elsewhere.
+ARTICLE = Path(os.environ.get("SCOPELAB_ARTICLE", Path(__file__).resolve().parents[2] / "shared" / "ARTICLE.md"))
 
 
 def _article_tables() -> list[list[list[str]]]:
