@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
-from scopelab.runs import RunDir, flatten
+from scopelab.runs import RunDir, flatten, saved_states
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2
-STATE_PATTERN = re.compile(r"^state-(\d+)\.json$")
-LEGACY_STATE = "state.json"  # one state for one checkpoint, as runs made before keeping two were written
 STATE_KEYS = ("phase", "step", "rows", "lines", "test_metrics", "checkpoint")
 # What a killed writer leaves: RunDir.write_text's temporaries, TensorFlow's half-written variables.
 TEMPORARY_PATTERNS = (".*.tmp", "*tempstate*", "*_temp*")
@@ -40,20 +37,6 @@ def config_hash(config_text: str) -> str:
 
 def state_name(position: int) -> str:
     return f"state-{position}.json"
-
-
-def saved_states(run_dir: RunDir) -> list[Path]:
-    """The state files, newest first (the legacy single state last)."""
-    if not run_dir.ckpt_dir.is_dir():
-        return []
-    numbered = []
-    for path in run_dir.ckpt_dir.iterdir():
-        match = STATE_PATTERN.match(path.name)
-        if match:
-            numbered.append((int(match.group(1)), path))
-    states = [path for _, path in sorted(numbered, reverse=True)]
-    legacy = run_dir.ckpt_dir / LEGACY_STATE
-    return states + [legacy] if legacy.exists() else states
 
 
 def read_state(run_dir: RunDir, path: Path) -> dict[str, Any]:

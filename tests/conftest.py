@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +123,14 @@ def only_run(runs_dir: Path) -> Path:
 
 def summary_of(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
+
+
+def start_scopelab(*args) -> subprocess.Popen:
+    """The real CLI in its own process (unbuffered, so a test can wait for a line), stdout and stderr apart."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scopelab", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )

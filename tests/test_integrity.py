@@ -15,18 +15,9 @@ import time
 from pathlib import Path
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
+from conftest import start_scopelab as start
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def start(*args) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scopelab", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
 
 
 def one_line(stderr: str) -> str:

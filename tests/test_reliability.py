@@ -17,18 +17,9 @@ from scopelab.ownership import Ownership
 from scopelab.runs import RunDir
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
+from conftest import start_scopelab as scopelab
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def scopelab(*args) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scopelab", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
 
 
 def run_to_end(*args) -> subprocess.CompletedProcess:

@@ -10,6 +10,7 @@ from scopelab.runs.directory import (
     resolve_run,
     resolve_sweep,
     run_dirs,
+    saved_states,
     sweep_dirs,
     sweeps_dir,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "resolve_sweep",
     "steps_reached",
     "run_dirs",
+    "saved_states",
     "sweep_dirs",
     "sweeps_dir",
     "utc_now",

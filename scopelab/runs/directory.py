@@ -205,3 +205,23 @@ def resolve_sweep(runs_dir: Path, reference: str) -> RunDir:
         names = ", ".join(sweep.run_id for sweep in matches[:5])
         raise InputError(f"sweep '{reference}' is ambiguous in {sweeps_dir(runs_dir)}: {names}.")
     return matches[0]
+
+
+# Checkpoint state files (scopelab.checkpoints writes them; `list` reads the newest): listed here, with the
+# directory they live in, so reading a run never needs the checkpoint module.
+STATE_PATTERN = re.compile(r"^state-(\d+)\.json$")
+LEGACY_STATE = "state.json"  # one state for one checkpoint, as runs made before keeping two were written
+
+
+def saved_states(run_dir: RunDir) -> list[Path]:
+    """The state files, newest first (the legacy single state last)."""
+    if not run_dir.ckpt_dir.is_dir():
+        return []
+    numbered = []
+    for path in run_dir.ckpt_dir.iterdir():
+        match = STATE_PATTERN.match(path.name)
+        if match:
+            numbered.append((int(match.group(1)), path))
+    states = [path for _, path in sorted(numbered, reverse=True)]
+    legacy = run_dir.ckpt_dir / LEGACY_STATE
+    return states + [legacy] if legacy.exists() else states

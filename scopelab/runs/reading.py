@@ -12,7 +12,7 @@ from typing import Any
 
 from scopelab.errors import InputError
 from scopelab.ownership import is_owned
-from scopelab.runs.directory import RUN_ID_PATTERN, SUMMARY_FILE, RunDir, resolve_run, run_dirs
+from scopelab.runs.directory import RUN_ID_PATTERN, SUMMARY_FILE, RunDir, resolve_run, run_dirs, saved_states
 from scopelab.runs.record import RUN_STATUSES, SEED_KEY, Annotations, RecordError, RunRecord
 from scopelab.safe_read import CONFIG_LIMIT, METRICS_LIMIT, RECORD_LIMIT, UnsafeFile, load_yaml, read_json, read_text
 
@@ -141,8 +141,6 @@ def steps_reached(run_dir: RunDir, steps_total: dict[str, int]) -> int | None:
     """The updates done at the latest checkpoint (the newest ckpt/state-*.json), over all networks: 0 before
     the first checkpoint, None when the state is unreadable. A state from before `done` was recorded says only
     the network and the step within it: the networks before it count whole (steps 0..N each, from steps_total)."""
-    from scopelab.checkpoints import saved_states  # here: scopelab.checkpoints imports this package
-
     states = saved_states(run_dir)
     if not states:
         return 0
