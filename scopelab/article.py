@@ -21,7 +21,7 @@ from scopelab.report import MISSING, Block, markdown_block, text_block
 from scopelab.stats import Stat, describe, mean_interval, t_quantile, welch_difference
 
 if TYPE_CHECKING:
-    from scopelab.reproduce import ReproduceRequest, Target
+    from scopelab.reproduce_request import ReproduceRequest, Target
 
 FIGURES_FILE = Path(__file__).with_name("article_figures.yaml")
 

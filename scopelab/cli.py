@@ -608,8 +608,8 @@ def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jo
       scopelab reproduce --format markdown
       scopelab reproduce --seeds 5 --jobs 2
     """
-    from scopelab.reproduce import ReproduceRequest
     from scopelab.reproduce import reproduce as run_reproduction
+    from scopelab.reproduce_request import ReproduceRequest
 
     request = ReproduceRequest(runs_dir, seeds, rerun, quick, jobs, executor, address, threads, device,
                                progress=not quiet, fmt=fmt)

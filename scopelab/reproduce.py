@@ -8,43 +8,16 @@ once for the whole reproduction; otherwise each config's seeds run as a sweep (s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from scopelab.config import Config, config_to_dict, load_config
 from scopelab.config_source import builtin_path
 from scopelab.errors import InputError
+from scopelab.reproduce_request import ReproduceRequest, Target
 from scopelab.runs import RunDir, run_dirs
 
 ARTICLE_CONFIGS = ("untied_ae", "tied_ae", "mlp_shared", "mlp_averaged")
 QUICK_DIVISOR = 20  # --quick: this fraction of every network's steps (and of the logging interval)
-
-
-@dataclass(frozen=True)
-class ReproduceRequest:
-    runs_dir: Path = Path("runs")
-    seeds: int = 1  # seeds 0..seeds-1 of every config
-    rerun: bool = False  # train again even where an identical completed run exists
-    quick: bool = False
-    jobs: int = 1
-    executor: str = "local"
-    address: str | None = None
-    threads: int = 0
-    device: str = "auto"
-    progress: bool = True
-    fmt: str = "table"
-
-
-@dataclass
-class Target:
-    """One article config at one seed, and the completed run that holds its result (once there is one)."""
-
-    name: str
-    seed: int
-    overrides: tuple[str, ...]  # all but the seed: what --quick changes
-    config: Config
-    run: RunDir | None = None
-    reused: bool = False
 
 
 def reproduce(request: ReproduceRequest, echo: Callable[[str], None]) -> str:

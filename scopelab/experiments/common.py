@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from scopelab.data import Batches, Split
 from scopelab.errors import InputError
-from scopelab.inspector import variable_uses
-
-if TYPE_CHECKING:
-    from scopelab.inspector import VariableUses
+from scopelab.experiments.uses import VariableUses, graph_uses
 
 tf1 = tf.compat.v1
 
@@ -43,12 +40,20 @@ class Experiment:
     test_split: Split
 
     def variable_uses(self) -> list[VariableUses]:
-        return variable_uses(self)
+        """Every trainable variable of the graph with the ops that use it."""
+        with self.graph.as_default():
+            trainable = tf1.trainable_variables()
+        return graph_uses(
+            self.graph,
+            [(variable.op.name, tuple(int(d) for d in variable.shape), variable.handle) for variable in trainable],
+            {phase.network: phase.loss for phase in self.phases},
+            [t for p in self.phases for t in (p.accuracy, *p.test.values()) if t is not None],
+        )
 
     def variables(self) -> list[dict]:
         """Name, shape, parameters, owning scope and users of every trainable variable, found by
         walking the graph (the name scopes that read it; shared when read in two places)."""
-        return [variable.summary() for variable in variable_uses(self)]
+        return [variable.summary() for variable in self.variable_uses()]
 
     def held_by(self) -> None:
         """tf1 variables belong to variable scopes, not to objects: nothing to list (see tf2)."""

@@ -16,10 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from scopelab.data import Batches, Split
+from scopelab.experiments.uses import VariableUses, graph_uses
 
 if TYPE_CHECKING:
     from scopelab.experiments.common import Experiment
-    from scopelab.inspector import VariableUses
 
 tf1 = tf.compat.v1
 
@@ -129,8 +129,6 @@ class EagerExperiment:
     def variable_uses(self) -> list[VariableUses]:
         """The variables with the ops that read them, found in the traced graph, and checked against
         which modules hold the same variable object: the two views of sharing must agree."""
-        from scopelab.inspector import graph_uses
-
         graph, tensors = self.traced()
         inside = {id(external): internal for external, internal in graph.captures}
         handles = [(variable.name.removesuffix(":0"), tuple(variable.shape), inside[id(variable.handle)])
