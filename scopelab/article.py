@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from scopelab.experiments import ensemble_of, metric_of
 from scopelab.report import MISSING, Block, markdown_block, text_block
 from scopelab.stats import Stat, describe, mean_interval, t_quantile, welch_difference
 
@@ -126,7 +127,9 @@ def autoencoder_cells(results: Results, figures: dict) -> list[list[Cell]]:
     for step in steps:
         rows.append([Cell(f"{step}{results.ran(step)}", name, article[name]["loss"].get(step),
                           results.logged(name, "autoencoder", step, "loss"), 4) for name in names])
-    rows.append([Cell("test", name, article[name]["test_loss"], results.test(name, "test_loss"), 6) for name in names])
+    test = metric_of("autoencoder", "test_loss")
+    rows.append([Cell(test.label, name, article[name]["test_loss"], results.test(name, test.name), test.decimals)
+                 for name in names])
     return rows
 
 
@@ -141,9 +144,9 @@ def mlp_cells(results: Results, figures: dict) -> list[list[Cell]]:
                 label = f"{_network(network)} step {step}{results.ran(step)} {key}"
                 rows.append([Cell(label, name, article[name]["steps"][network][step][key],
                                   results.logged(name, network, step, key), decimals) for name in names])
-    for metric, label in (("acc_net1", "net 1"), ("acc_net2", "net 2"), ("acc_averaged", "averaged")):
-        cells = [Cell(f"test accuracy {label}", name, article[name]["test"].get(metric), results.test(name, metric), 4)
-                 for name in names]
+    for metric in (metric_of("mlp_pair", name) for name in ("acc_net1", "acc_net2", "acc_averaged")):
+        cells = [Cell(f"{metric.section} {metric.label}", name, article[name]["test"].get(metric.name),
+                      results.test(name, metric.name), metric.decimals) for name in names]
         rows.append(cells)
     return rows
 
@@ -200,10 +203,9 @@ def _averaging_verdict(results: Results, figures: dict) -> Verdict:
 
 
 def _gain(metrics: dict) -> float | None:
-    """The averaged prediction's test accuracy over the better single network's."""
-    if not {"acc_averaged", "acc_net1", "acc_net2"} <= metrics.keys():
-        return None
-    return metrics["acc_averaged"] - max(metrics["acc_net1"], metrics["acc_net2"])
+    """The averaged prediction's test accuracy over the better single network's (mlp_pair's ensemble)."""
+    ensemble = ensemble_of("mlp_pair")
+    return ensemble.gain(metrics, metric_of("mlp_pair", ensemble.combined).higher_is_better)
 
 
 def render(targets: list[Target], figures: dict, request: ReproduceRequest, divisor: int) -> str:

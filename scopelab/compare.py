@@ -13,18 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.experiments import ensemble_of, metric_of
 from scopelab.listing import short_ids
-from scopelab.report import DECIMALS, MISSING, Block, csv_text, fixed, higher_is_better, markdown_block, text_block
+from scopelab.metrics import DEFAULT_DECIMALS, Ensemble, Metric
+from scopelab.report import MISSING, Block, csv_text, fixed, markdown_block, text_block
 from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, flatten, read_runs, resolve_run
 from scopelab.stats import Difference, Stat, describe, mean_interval, welch_difference
 
-METRIC_NAMES = {
-    "test_loss": "test loss",
-    "acc_net1": "test accuracy of net 1",
-    "acc_net2": "test accuracy of net 2",
-    "acc_averaged": "averaged test accuracy",
-}
-ROW_LABELS = {"test_loss": "test", "acc_net1": "net 1", "acc_net2": "net 2", "acc_averaged": "averaged"}
 # Keys every run has its own value for: naming the runs, not what makes them differ.
 UNCOMPARED_KEYS = ("name", "description")
 
@@ -221,9 +216,20 @@ class Comparison:
     def networks(self) -> list[str]:
         return list(dict.fromkeys(row.network for row in self.rows if row.kind == "logged"))
 
+    def metric(self, name: str) -> Metric:
+        """A test metric as the experiment declares it (scopelab.experiments.FAMILIES)."""
+        return metric_of(self.experiment, name)
+
     def verdicts(self) -> list[str]:
-        between = [verdict(self.groups, row) for row in self.rows if row.kind == "test" and row.difference]
-        within = [ensemble_verdict(group) for group in self.groups]
+        between = [
+            verdict(self.groups, row, self.metric(row.metric))
+            for row in self.rows
+            if row.kind == "test" and row.difference
+        ]
+        ensemble = ensemble_of(self.experiment)
+        if ensemble is None:
+            return between
+        within = [ensemble_verdict(group, ensemble, self.metric(ensemble.combined)) for group in self.groups]
         return between + [line for line in within if line]
 
 
@@ -293,16 +299,16 @@ def _settings(record: Run) -> dict[str, Any]:
     return {**config, **environment, "device": record.record.device or MISSING}
 
 
-def verdict(groups: list[Group], row: Row) -> str:
+def verdict(groups: list[Group], row: Row, metric: Metric) -> str:
     """One line: which group is better on a final metric, by how much, and how sure (the 95% CI)."""
     first, second = (group.label for group in groups)
-    metric, difference = row.metric, row.difference
+    difference = row.difference
     counts = [row.values[first].n, row.values[second].n]
     sizes = f"n={counts[0]} each" if counts[0] == counts[1] else f"n={counts[0]} and {counts[1]}"
-    name = METRIC_NAMES.get(metric, metric)
+    name = metric.phrase
     if difference.delta == 0:
         return f"{first} and {second} are equal on {name} ({sizes})"
-    higher = higher_is_better(metric)
+    higher = metric.higher_is_better
     second_wins = (difference.delta > 0) == higher
     winner, loser = (second, first) if second_wins else (first, second)
     # The interval of the winner's lead: the difference (second - first), turned to point the winner's way.
@@ -310,11 +316,11 @@ def verdict(groups: list[Group], row: Row) -> str:
     lead = -difference.delta if flip else difference.delta
     if difference.low is None:
         return (
-            f"{second} - {first} on {name}: {difference.delta:+.{DECIMALS.get(metric, 4)}f}; with {sizes} no test of "
+            f"{second} - {first} on {name}: {difference.delta:+.{metric.decimals}f}; with {sizes} no test of "
             "the difference is possible (it needs two or more runs a side, e.g. --seeds 5)"
         )
     low, high = (-difference.high, -difference.low) if flip else (difference.low, difference.high)
-    places = _ci_decimals(high - low, metric)
+    places = _ci_decimals(high - low, metric.decimals)
     interval = f"95% CI {low:.{places}f} to {high:.{places}f}, {sizes}"
     if low > 0:
         return f"{winner} beats {loser} on {name} by {lead:.{places}f} ({interval})"
@@ -323,14 +329,10 @@ def verdict(groups: list[Group], row: Row) -> str:
     )
 
 
-def ensemble_verdict(group: Group) -> str | None:
-    """The article's claim for independent networks: the averaged prediction beats the better of its two
-    networks. Paired within each run (the same two networks), so the spread between runs cancels."""
-    gains = [
-        run.metrics["acc_averaged"] - max(run.metrics["acc_net1"], run.metrics["acc_net2"])
-        for run in group.runs
-        if {"acc_averaged", "acc_net1", "acc_net2"} <= run.metrics.keys()
-    ]
+def ensemble_verdict(group: Group, ensemble: Ensemble, combined: Metric) -> str | None:
+    """The article's claim for independent networks: the averaged prediction (`combined`) beats the better
+    of its two networks. Paired within each run (the same two networks), so the spread between runs cancels."""
+    gains = [gain for run in group.runs if (gain := ensemble.gain(run.metrics, combined.higher_is_better)) is not None]
     if not gains:
         return None
     stat = describe(gains)
@@ -338,9 +340,12 @@ def ensemble_verdict(group: Group) -> str | None:
     interval = mean_interval(stat)
     if interval is None:
         side = "ahead of" if stat.mean >= 0 else "behind"
-        return f"{subject} is {side} the better single network by {abs(stat.mean):.4f} (n=1: no confidence interval)"
+        return (
+            f"{subject} is {side} the better single network by {abs(stat.mean):.{combined.decimals}f} "
+            "(n=1: no confidence interval)"
+        )
     low, high = interval
-    places = _ci_decimals(high - low, "acc_averaged")
+    places = _ci_decimals(high - low, combined.decimals)
     detail = f"(95% CI {low:.{places}f} to {high:.{places}f}, paired over n={stat.n} runs)"
     if low > 0:
         return f"{subject} beats the better single network by {stat.mean:.{places}f} {detail}"
@@ -349,10 +354,10 @@ def ensemble_verdict(group: Group) -> str | None:
     return f"{subject}: no clear gain over the better single network, {stat.mean:+.{places}f} {detail}"
 
 
-def _ci_decimals(width: float, metric: str) -> int:
-    """Enough places to show the interval's half-width to two significant digits."""
+def _ci_decimals(width: float, decimals: int) -> int:
+    """Enough places to show the interval's half-width to two significant digits (else the metric's own)."""
     if width <= 0:
-        return DECIMALS.get(metric, 4)
+        return decimals
     return min(8, max(1, 1 - math.floor(math.log10(width / 2))))
 
 
@@ -364,12 +369,13 @@ def _comparison_blocks(comparison: Comparison) -> list[Block]:
     test row goes under the steps when the columns line up (one network, one metric)."""
     blocks = [_network_block(comparison, network) for network in comparison.networks]
     test_rows = [row for row in comparison.rows if row.kind == "test"]
-    cells = [[ROW_LABELS.get(row.metric, row.metric)] + _stat_cells(comparison, row) for row in test_rows]
+    cells = [[comparison.metric(row.metric).label] + _stat_cells(comparison, row) for row in test_rows]
     logged_metrics = {row.metric for row in comparison.rows if row.kind == "logged"}
     if len(blocks) == 1 and len(logged_metrics) == 1:
         blocks[0].rows.extend(cells)
     elif test_rows:
-        title = "test accuracy" if all(row.metric.startswith("acc") for row in test_rows) else "test"
+        sections = {comparison.metric(row.metric).section for row in test_rows}
+        title = sections.pop() if len(sections) == 1 else "test"
         header = ["metric"] + _headings(comparison, [""]) + (["delta"] if _has_delta(comparison) else [])
         blocks.append(Block(title, header, cells, set(range(1, len(header)))))
     return blocks
@@ -410,31 +416,33 @@ def _has_delta(comparison: Comparison) -> bool:
 
 
 def _step_cells(comparison: Comparison, metrics: list[str], rows: dict[str, Row]) -> list[str]:
+    """The logged values (metrics.csv's loss and accuracy, the same for every experiment) at one step."""
     cells = [
-        _stat(rows[metric].values.get(label), metric) if metric in rows else MISSING
+        _stat(rows[metric].values.get(label), DEFAULT_DECIMALS) if metric in rows else MISSING
         for label in comparison.labels
         for metric in metrics
     ]
     if _has_delta(comparison):
-        cells += [_delta(rows[metric].difference if metric in rows else None, metric) for metric in metrics]
+        cells += [_delta(rows[metric].difference if metric in rows else None, DEFAULT_DECIMALS) for metric in metrics]
     return cells
 
 
 def _stat_cells(comparison: Comparison, row: Row) -> list[str]:
-    cells = [_stat(row.values.get(label), row.metric) for label in comparison.labels]
-    return cells + ([_delta(row.difference, row.metric)] if _has_delta(comparison) else [])
+    decimals = comparison.metric(row.metric).decimals
+    cells = [_stat(row.values.get(label), decimals) for label in comparison.labels]
+    return cells + ([_delta(row.difference, decimals)] if _has_delta(comparison) else [])
 
 
-def _stat(stat: Stat | None, metric: str) -> str:
+def _stat(stat: Stat | None, decimals: int) -> str:
     if stat is None:
         return MISSING
     if stat.std is None:
-        return fixed(stat.mean, metric)
-    return f"{fixed(stat.mean, metric)} ± {fixed(stat.std, metric)}"
+        return fixed(stat.mean, decimals)
+    return f"{fixed(stat.mean, decimals)} ± {fixed(stat.std, decimals)}"
 
 
-def _delta(difference: Difference | None, metric: str) -> str:
-    return MISSING if difference is None else f"{difference.delta:+.{DECIMALS.get(metric, 4)}f}"
+def _delta(difference: Difference | None, decimals: int) -> str:
+    return MISSING if difference is None else f"{difference.delta:+.{decimals}f}"
 
 
 def _show(value: Any) -> str:

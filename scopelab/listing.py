@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.experiments import declared_names, headline_of, metric_of
 from scopelab.ownership import is_owned
-from scopelab.report import HIGHER_IS_BETTER, Block, csv_text, fixed, higher_is_better, text_block
+from scopelab.report import Block, csv_text, fixed, text_block
 from scopelab.runs import (
     TRASH_DIR,
     Run,
@@ -23,14 +24,6 @@ from scopelab.runs import (
     sweep_dirs,
 )
 
-# The one number `list` shows per run, best first: what the article reports for each experiment.
-HEADLINE_METRICS = ("test_loss", "acc_averaged", "acc_net2", "acc_net1")
-HEADLINE_LABELS = {
-    "test_loss": "test loss",
-    "acc_averaged": "acc averaged",
-    "acc_net2": "acc net 2",
-    "acc_net1": "acc net 1",
-}
 CONFIG_COLUMNS = ("name", "experiment", "source", "description", "file")
 RUN_COLUMNS = (
     "run_id",
@@ -145,17 +138,24 @@ def run_rows(request: ListRequest) -> list[dict]:
 
 
 def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
-    """By a column, or by a test metric best first (lower loss, higher accuracy); runs without it go last."""
+    """By a column, or by a test metric best first (which way is better: as the runs' experiments declare it,
+    scopelab.experiments.FAMILIES); runs without it go last."""
     if key in SORT_COLUMNS:
         return sorted(rows, key=SORT_COLUMNS[key], reverse=reverse)
-    known = set(HIGHER_IS_BETTER) | {name for row in rows for name in row["metrics"]}
+    known = declared_names() | {name for row in rows for name in row["metrics"]}
     if key not in known:
         metrics = ", ".join(sorted(known))
         raise InputError(
             f"--sort {key}: no such column or test metric (columns: {', '.join(SORT_COLUMNS)}; metrics: {metrics})."
         )
     present = [row for row in rows if key in row["metrics"]]
-    best_first = sorted(present, key=lambda row: row["metrics"][key], reverse=higher_is_better(key))
+    higher = {metric_of(row["experiment"], key).higher_is_better for row in present}
+    if len(higher) > 1:
+        raise InputError(
+            f"--sort {key}: the runs' experiments disagree on which way {key} is better; choose runs of one "
+            "experiment (e.g. --config)."
+        )
+    best_first = sorted(present, key=lambda row: row["metrics"][key], reverse=higher == {True})
     missing = [row for row in rows if key not in row["metrics"]]
     return (best_first[::-1] if reverse else best_first) + missing
 
@@ -163,7 +163,7 @@ def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
 def _run_row(run: Run, short_id: str) -> dict:
     metrics = run.metrics
     steps = steps_reached(run.directory, run.record.steps_total if run.record else {})
-    headline = next((name for name in HEADLINE_METRICS if name in metrics), None)
+    headline = headline_of(run.experiment, metrics)
     record = run.record
     annotations = run.annotations
     return {
@@ -297,7 +297,10 @@ OPTIONAL = ("overrides", "tags", "note", "why")
 
 
 def _run_cells(row: dict) -> list[str]:
-    metric = f"{HEADLINE_LABELS[row['metric']]} {fixed(row['value'], row['metric'])}" if row["metric"] else ""
+    metric = ""
+    if row["metric"]:
+        declared = metric_of(row["experiment"], row["metric"])
+        metric = f"{declared.short} {fixed(row['value'], declared.decimals)}"
     return [
         row["short_id"],
         row["config"],

@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 LIST_FORMATS = ("table", "json", "csv")
 COMPARE_FORMATS = ("table", "markdown", "csv", "json")
 REPRODUCE_FORMATS = ("table", "markdown", "json")
-DECIMALS = {"test_loss": 6}  # the article prints the test loss to 6 places, everything else to 3 or 4
-# Which way is better for each test metric; the one place that knows, until experiments declare it.
-HIGHER_IS_BETTER = {"test_loss": False, "acc_net1": True, "acc_net2": True, "acc_averaged": True}
 MISSING = "—"
 
 
@@ -28,14 +25,9 @@ class Block:
     right: set[int] = field(default_factory=set)  # columns of numbers, right-aligned in text
 
 
-def fixed(value: float | None, metric: str | None) -> str:
-    """A metric's value to the places the article gives it."""
-    return MISSING if value is None else f"{value:.{DECIMALS.get(metric, 4)}f}"
-
-
-def higher_is_better(metric: str) -> bool:
-    """Accuracies rise, losses fall."""
-    return HIGHER_IS_BETTER.get(metric, metric.startswith("acc"))
+def fixed(value: float | None, decimals: int) -> str:
+    """A value to the places its metric declares (scopelab.metrics.Metric.decimals)."""
+    return MISSING if value is None else f"{value:.{decimals}f}"
 
 
 def text_block(block: Block) -> list[str]:

@@ -105,7 +105,7 @@ def _run_owned(
     fingerprint = {"config_hash": checkpoints.config_hash(dump_config(config)), "config": config_to_dict(config)}
     options = TrainOptions(
         config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress,
-        resume_state, fingerprint,
+        resume_state, fingerprint, config.experiment,
     )
     started = time.time()
     board = None

@@ -6,7 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from scopelab.listing import HEADLINE_LABELS, duration, overrides_text
+from scopelab.experiments import metric_of
+from scopelab.listing import duration, overrides_text
 from scopelab.report import Block, fixed, text_block
 from scopelab.runs import Run, find_run, last_steps
 
@@ -51,8 +52,9 @@ def show_text(run: Run, runs_dir: Path) -> str:
         ("steps", _steps(run)),
     ]
     for name, value in run.metrics.items():
-        label = HEADLINE_LABELS.get(name, name)
-        lines.append((label if label.startswith("test") else f"test {label}", fixed(value, name)))
+        metric = metric_of(record.experiment, name)
+        lines.append((metric.short if metric.short.startswith("test") else f"test {metric.short}",
+                      fixed(value, metric.decimals)))
     speed = f", {record.steps_per_second} steps/s" if record.steps_per_second else ""
     resumed = f", resumed {record.resumed}x" if record.resumed else ""
     lines += [

@@ -18,6 +18,8 @@ from tqdm import tqdm
 from scopelab.checkpoints import STATE_KEYS, prune, write_state
 from scopelab.data import Split
 from scopelab.errors import Interrupted, RunFailed
+from scopelab.experiments import metric_of
+from scopelab.metrics import Metric
 from scopelab.runs import RunDir
 from scopelab.signals import StopRequest
 
@@ -55,6 +57,7 @@ class TrainOptions:
     progress: bool = True
     resume_state: dict | None = None  # the checkpoint's state to continue from (scopelab.checkpoints.choose)
     fingerprint: dict = field(default_factory=dict)  # the config's hash and content, kept in every state
+    experiment: str = ""  # its family's declared metrics (scopelab.experiments.FAMILIES) word the test lines
 
 
 class Engine(Protocol):
@@ -153,7 +156,7 @@ def train(
                 results = _evaluate(engine, index, experiment.test_split)
                 state.test_metrics.update(results)
                 for name, value in results.items():
-                    emit(_format_test(name, value))
+                    emit(_format_test(metric_of(options.experiment, name), value))
                 if phase.test_note:
                     emit(phase.test_note)
                 state.phase, state.step = index + 1, 0
@@ -169,11 +172,8 @@ def _format_row(row: dict) -> str:
     return f"step, loss, accuracy = {row['step']}: {row['loss']:.3f}, {row['accuracy']:.3f}"
 
 
-def _format_test(name: str, value: float) -> str:
-    if name == "test_loss":
-        return f"loss (test) = {value:.6f}"
-    label = "averaged" if name == "acc_averaged" else name.removeprefix("acc_").replace("net", "net ")
-    return f"accuracy (test) {label} = {value:.4f}"
+def _format_test(metric: Metric, value: float) -> str:
+    return f"{metric.log} = {value:.{metric.decimals}f}"
 
 
 def _evaluate(engine: Engine, index: int, split: Split) -> dict[str, float]:
