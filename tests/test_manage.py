@@ -25,17 +25,20 @@ from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def make_run(runs_dir: Path, run_id: str, config_name: str = "cfg", status: str = "completed", **fields) -> RunDir:
+def make_run(
+    runs_dir: Path, run_id: str, config_name: str = "cfg", status: str = "completed", experiment: str = "autoencoder",
+    **fields,
+) -> RunDir:
     """A run directory as scopelab writes it, without training: record, config.yaml and one logged row."""
     path = runs_dir / run_id
     path.mkdir(parents=True)
     run = RunDir(path)
-    config = {"name": config_name, "experiment": "autoencoder", "model": {"tied": True}, "train": {"seed": 0}}
+    config = {"name": config_name, "experiment": experiment, "model": {"tied": True}, "train": {"seed": 0}}
     run.write_text("config.yaml", yaml.safe_dump(config))
     run.write_text("metrics.csv", "network,step,loss,accuracy\nautoencoder,10,0.5,\n")
     stamp = f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:{run_id[13:15]}+00:00"
     fields.setdefault("started_at", stamp)
-    run.write_record(RunRecord(run_id, config_name, "autoencoder", status, **fields))
+    run.write_record(RunRecord(run_id, config_name, experiment, status, **fields))
     return run
 
 
@@ -268,8 +271,9 @@ def test_removing_a_sweep_member_marks_it_in_the_sweep(runs_dir):
 def test_list_sorts_by_metric_direction_and_column(runs_dir):
     make_run(runs_dir, "20261120-100000-ae", "ae", metrics={"test_loss": 0.20})
     make_run(runs_dir, "20261121-100000-ae", "ae", metrics={"test_loss": 0.15})
-    make_run(runs_dir, "20261122-100000-mlp", "mlp", metrics={"acc_averaged": 0.97})
-    make_run(runs_dir, "20261123-100000-mlp", "mlp", metrics={"acc_averaged": 0.98})
+    # Which way is better is the experiment's to say (scopelab.experiments.FAMILIES): accuracies are mlp_pair's.
+    make_run(runs_dir, "20261122-100000-mlp", "mlp", experiment="mlp_pair", metrics={"acc_averaged": 0.97})
+    make_run(runs_dir, "20261123-100000-mlp", "mlp", experiment="mlp_pair", metrics={"acc_averaged": 0.98})
 
     def order(*args):
         result = cli("list", "--format", "json", "--runs-dir", runs_dir, *args)
