@@ -1,0 +1,86 @@
+"""One sweep member as its worker sees it: the task (plain JSON, so it crosses process and machine
+boundaries), running it as an ordinary run, and the result it reports back."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.runner import RESUMABLE, RunRequest
+from scopelab.runner import run as run_experiment
+from scopelab.runs import SweepMember
+from scopelab.runs.directory import RunDir
+
+if TYPE_CHECKING:
+    from scopelab.sweep.plan import Sweep, SweepRequest
+
+
+def member_task(sweep: Sweep, member: SweepMember, request: SweepRequest) -> dict:
+    """What a worker needs to run a member."""
+    config = (sweep.directory.path / "config.yaml").resolve()
+    runs_dir = request.runs_dir.resolve()
+    # A run stopped part way continues from its checkpoint; one that diverged or never started runs anew.
+    resume = member.run_id if member.run_id and member.status in RESUMABLE else None
+    command = ["scopelab", "run", str(config)]
+    for override in member.overrides:
+        command += ["--set", override]
+    return {
+        "sweep": sweep.record.sweep_id,
+        "member": member.index,
+        "config": str(config),
+        # Absolute: a Ray worker runs elsewhere, and the run's git state is looked up from this file.
+        "source_file": str(Path(sweep.record.config_file).resolve()) if sweep.record.config_file else None,
+        "base_overrides": sweep.record.overrides,
+        "overrides": [] if resume else member.overrides,
+        "resume": resume,
+        "runs_dir": str(runs_dir),
+        "device": request.device,
+        "threads": request.threads,
+        "grid_point": member.grid_point,
+        "command": shlex.join([*command, "--runs-dir", str(runs_dir)]),
+    }
+
+
+def run_member(task: dict) -> dict:
+    """Run one member (in whichever process or Ray worker got it) and report its run id and status."""
+    request = RunRequest(
+        Path(task["config"]),
+        tuple(task["overrides"]),
+        Path(task["runs_dir"]),
+        task["device"],
+        task["resume"],
+        task["threads"],
+        progress=False,
+        command=task["command"],
+        source_file=Path(task["source_file"]) if task["source_file"] else None,
+        base_overrides=tuple(task["base_overrides"]),
+        sweep=task["sweep"],
+        sweep_member=task["member"],
+        grid_point=task["grid_point"],
+    )
+    made: list[RunDir] = []
+    result = {"member": task["member"], "run_id": task["resume"], "status": "completed", "error": None}
+    try:
+        run_experiment(request, echo=lambda line: None, on_run_dir=made.append)
+    except Interrupted as error:
+        result.update(status="interrupted", error=str(error), signal=error.signal_number)
+    except (InputError, RunFailed) as error:
+        result.update(status="failed", error=str(error))
+    except Exception as error:  # whatever breaks one member must not stop the others
+        result.update(status="failed", error=f"{type(error).__name__}: {error}")
+    if made:
+        result["run_id"] = made[0].run_id
+        try:
+            status = made[0].read_record().status
+        except (OSError, ValueError):  # the run's directory is gone or its record unwritten: keep ours
+            status = None
+        if result["status"] == "failed" and status in ("diverged", "interrupted"):
+            result["status"] = status  # the run's summary tells a divergence from a crash
+    return result
+
+
+def lost(task: dict, error: str) -> dict:
+    """A member whose worker died before reporting; a resume finds its run, if it made one, by its summary."""
+    return {"member": task["member"], "run_id": task["resume"], "status": "failed", "error": error}

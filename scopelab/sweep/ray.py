@@ -1,0 +1,50 @@
+"""The Ray executor (`--executor ray`): one Ray task per member, on a local Ray or a cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from scopelab.errors import InputError
+from scopelab.signals import StopRequest
+from scopelab.sweep.member import lost, run_member
+
+if TYPE_CHECKING:
+    from scopelab.sweep.plan import SweepRequest
+
+
+def run_ray(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: StopRequest) -> None:
+    """One Ray task per member, with its CPUs (and GPU when asked) declared; Ray does the scheduling.
+
+    Workers write run directories under the same runs directory, so on a cluster it must be a path
+    every node shares (and scopelab must be installed on every node).
+    """
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        try:
+            # Members print nothing worth forwarding: each one's record is its run directory.
+            ray.init(address=request.address, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            where = f"--address {request.address}" if request.address else "a local Ray instance"
+            raise InputError(f"{where}: cannot start or join Ray ({error}).") from None
+    cpus = request.threads or 1
+    remote = ray.remote(run_member).options(num_cpus=cpus, num_gpus=1 if request.device == "gpu" else 0)
+    try:
+        pending = {remote.remote({**task, "threads": cpus}): task for task in tasks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            if stop.event.is_set():
+                for ref in pending:
+                    ray.cancel(ref)
+                return
+            for ref in ready:
+                task = pending.pop(ref)
+                try:
+                    on_result(ray.get(ref))
+                except ray.exceptions.RayError as error:  # the worker died and Ray's retries ran out
+                    on_result(lost(task, f"Ray: {error}"))
+    finally:
+        if started:
+            ray.shutdown()
