@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scopelab.dotted import flatten
 from scopelab.errors import InputError
-from scopelab.runs import RunDir, flatten, saved_states
+from scopelab.runs import RunDir, saved_states
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2

@@ -6,10 +6,11 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -18,6 +19,8 @@ from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
 from scopelab.signals import stop_at_once
 
+F = TypeVar("F", bound=Callable[..., Any])  # a command's function
+Option = Callable[[F], F]  # what click.option returns: a decorator that adds one option
 RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
 RUNS_DIR = click.option(
     "--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, envvar=RUNS_DIR_ENV,
@@ -59,12 +62,42 @@ def _run_config_names(ctx: click.Context) -> list[str]:
     return sorted({run.config_name for run in read_runs(runs_dir) if run.record}) if runs_dir.is_dir() else []
 
 
+# Options used by more than one command, each defined once. Where commands word an option's help for
+# what it does there, the factory takes that help; everything else about the option is the same.
+
+
+def overrides_option(help_text: str = "Override a config key (repeatable), e.g. --set train.steps=200.") -> Option:
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=help_text)
+
+
+def threads_option(help_text: str) -> Option:
+    # A thread per count in each of TensorFlow's pools: 10,000 once made a 4.5 s run take 340 s.
+    return click.option("--threads", type=click.IntRange(min=0, max=256), default=0, show_default=True, help=help_text)
+
+
+def format_option(choices: Sequence[str], help_text: str | None = None, default: str = "table") -> Option:
+    return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+                        help=help_text)
+
+
+def config_name_option(help_text: str) -> Option:
+    return click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs, help=help_text)
+
+
+def options(*decorators: Option) -> Option:
+    """Several options as one decorator, listed in --help in the order given."""
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
 SEEDS = click.option(
     "--seeds", metavar="N|S1,S2,...",
     help="Run once per seed: N means seeds 0..N-1, or list them (0,1,2). The runs form a sweep (<runs-dir>/sweeps/).",
 )
-# A thread per count in each of TensorFlow's pools: 10,000 once made a 4.5 s run take 340 s.
-THREAD_COUNT = click.IntRange(min=0, max=256)
 JOBS = click.option(
     "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
     help="Members to run at once, each in its own process with its share of the cores.",
@@ -81,11 +114,15 @@ DEVICE = click.option(
     "--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
     help="Where to train: the GPU when TensorFlow sees one (auto), or force one (Ray: gpu gives each run a GPU).",
 )
-THREADS = click.option(
-    "--threads", type=THREAD_COUNT, default=0, show_default=True,
-    help="TensorFlow threads (Ray: CPUs) per member; 0: the cores shared out among --jobs (Ray: 1).",
-)
 QUIET = click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal).")
+STATUS = click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
+YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+# Commands that run many members (sweep, reproduce): how many at once, where, and how loudly.
+EXECUTION = options(
+    JOBS, EXECUTOR, ADDRESS,
+    threads_option("TensorFlow threads (Ray: CPUs) per member; 0: the cores shared out among --jobs (Ray: 1)."),
+    DEVICE, QUIET,
+)
 
 
 @contextmanager
@@ -168,16 +205,14 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 @main.command()
 @click.argument("config", required=False)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (repeatable), e.g. --set train.steps=200.")
+@overrides_option()
 @RUNS_DIR
 @DEVICE
 @click.option("--resume", metavar="RUN", shell_complete=_complete_run_ids,
               help="Continue an interrupted or failed run (id or unique prefix).")
 @click.option("--restart", is_flag=True,
               help="With --resume: start the run over in place from step 0 (when its checkpoints are unusable).")
-@click.option("--threads", type=THREAD_COUNT, default=0, show_default=True,
-              help="TensorFlow threads per pool; 0: every core (with --seeds and --jobs N: cores / N).")
+@threads_option("TensorFlow threads per pool; 0: every core (with --seeds and --jobs N: cores / N).")
 @QUIET
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and its variables; train and write nothing.")
 @SEEDS
@@ -244,9 +279,8 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
               help="Where config files live.")
 @click.option("--configs", "only_configs", is_flag=True, help="Show only the configs.")
 @click.option("--runs", "only_runs", is_flag=True, help="Show only the runs.")
-@click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs,
-              help="Only the runs (and config) of this config name.")
-@click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
+@config_name_option("Only the runs (and config) of this config name.")
+@STATUS
 @click.option("--tag", metavar="TAG", help="Only runs with this tag.")
 @click.option("--sweep", metavar="SWEEP", help="Only the members of this sweep (id or unique prefix).")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N newest runs.")
@@ -257,8 +291,7 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N after sorting.")
 @click.option("--sweeps", "only_sweeps", is_flag=True, help="List the sweeps instead: config, grid, members by status.")
 @click.option("--trash", is_flag=True, help="List the runs in the trash (<runs-dir>/.trash/) instead.")
-@click.option("--format", "fmt", type=click.Choice(LIST_FORMATS), default="table", show_default=True,
-              help="csv holds one section: the runs, or the configs with --configs.")
+@format_option(LIST_FORMATS, "csv holds one section: the runs, or the configs with --configs.")
 def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_runs: bool, config_name: str | None,
                  status: str | None, tag: str | None, sweep: str | None, last: int | None, sort: str | None,
                  reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str) -> None:
@@ -291,8 +324,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
 @main.command()
 @click.argument("run", metavar="RUN", shell_complete=_complete_runs)
 @RUNS_DIR
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: the whole record as one object.")
+@format_option(["text", "json"], "json: the whole record as one object.", default="text")
 def show(run: str, runs_dir: Path, fmt: str) -> None:
     """Show one run at a glance: config, overrides, status, metrics, provenance, variables, tags, note.
 
@@ -351,11 +383,10 @@ def note(run: str, text: str | None, clear: bool, runs_dir: Path) -> None:
 
 @main.command()
 @click.argument("references", nargs=-1, metavar="[RUN]...", shell_complete=_complete_run_ids)
-@click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
+@STATUS
 @click.option("--older-than", metavar="AGE", help="Only runs started longer ago than AGE, e.g. 7d, 12h, 30m.")
-@click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs,
-              help="Only runs of this config name.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@config_name_option("Only runs of this config name.")
+@YES
 @RUNS_DIR
 def rm(references: tuple[str, ...], status: str | None, older_than: str | None, config_name: str | None, yes: bool,
        runs_dir: Path) -> None:
@@ -397,7 +428,7 @@ def restore(references: tuple[str, ...], runs_dir: Path) -> None:
 
 
 @main.command()
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@YES
 @RUNS_DIR
 def purge(yes: bool, runs_dir: Path) -> None:
     """Delete the runs in the trash for good.
@@ -433,8 +464,7 @@ def _interactive() -> bool:
 @main.command()
 @click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
 @RUNS_DIR
-@click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table", show_default=True,
-              help="markdown pastes into a README; csv and json hold every number.")
+@format_option(COMPARE_FORMATS, "markdown pastes into a README; csv and json hold every number.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw the loss curves into this image (needs: pip install 'scopelab[plot]').")
 @click.option("--each", is_flag=True, help="One column per run: do not pool repeats of a config.")
@@ -461,8 +491,7 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
-              show_default=True, help="markdown pastes into a README.")
+@format_option(["table", "markdown", "json"], "markdown pastes into a README.")
 @click.option("--api", type=click.Choice(["tf1", "tf2"]), default="tf1", show_default=True,
               help="tf2: each row next to what TensorFlow 2 does for the same intent.")
 def scopes(fmt: str, api: str) -> None:
@@ -486,10 +515,9 @@ def scopes(fmt: str, api: str) -> None:
 
 @main.command()
 @click.argument("target", metavar="CONFIG_OR_RUN", shell_complete=_complete_run_ids)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (repeatable), e.g. --set model.tied=false.")
+@overrides_option("Override a config key (repeatable), e.g. --set model.tied=false.")
 @RUNS_DIR
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option(["table", "json"])
 def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -> None:
     """Show the variables of a config's graph (or a run's) and where the graph uses them.
 
@@ -514,17 +542,11 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
               help="Run each value of a config key (repeatable: the members are the product of the grids).")
 @SEEDS
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key for every member (repeatable).")
+@overrides_option("Override a config key for every member (repeatable).")
 @RUNS_DIR
 @click.option("--resume", metavar="SWEEP",
               help="Run the members of a sweep that did not complete (id or unique prefix).")
-@JOBS
-@EXECUTOR
-@ADDRESS
-@THREADS
-@DEVICE
-@QUIET
+@EXECUTION
 def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, overrides: tuple[str, ...], runs_dir: Path,
           resume: str | None, jobs: int, executor: str, address: str | None, threads: int, device: str,
           quiet: bool) -> None:
@@ -584,14 +606,8 @@ def board(references: tuple[str, ...], runs_dir: Path, port: int, host: str) -> 
               "interval of one run.")
 @click.option("--rerun", is_flag=True, help="Train again even where a completed run of the identical config exists.")
 @click.option("--quick", is_flag=True, help="One twentieth of the steps: checks an install in well under a minute.")
-@click.option("--format", "fmt", type=click.Choice(REPRODUCE_FORMATS), default="table", show_default=True,
-              help="markdown pastes into a README; json holds every number.")
-@JOBS
-@EXECUTOR
-@ADDRESS
-@THREADS
-@DEVICE
-@QUIET
+@format_option(REPRODUCE_FORMATS, "markdown pastes into a README; json holds every number.")
+@EXECUTION
 def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jobs: int, executor: str,
               address: str | None, threads: int, device: str, quiet: bool) -> None:
     """Run the article's four experiments and set its figures beside the measured ones.
@@ -629,8 +645,7 @@ def config() -> None:
 
 @config.command(name="show")
 @click.argument("name", metavar="CONFIG")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (repeatable), e.g. --set train.steps=200.")
+@overrides_option()
 def config_show(name: str, overrides: tuple[str, ...]) -> None:
     """Print a CONFIG with every default filled in and its base applied: what a run would record.
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.experiments import ensemble_of, metric_of
 from scopelab.listing import short_ids
 from scopelab.metrics import DEFAULT_DECIMALS, Ensemble, Metric
 from scopelab.report import MISSING, Block, csv_text, fixed, markdown_block, text_block
-from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, flatten, read_runs, resolve_run
+from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, read_runs, resolve_run
 from scopelab.stats import Difference, Stat, describe, mean_interval, welch_difference
 
 # Keys every run has its own value for: naming the runs, not what makes them differ.

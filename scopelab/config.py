@@ -19,6 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from scopelab.config_source import BUILTIN_PREFIX, builtin_path, suggest_builtin
+from scopelab.dotted import lookup
 from scopelab.errors import InputError
 from scopelab.safe_read import CONFIG_LIMIT, UnsafeFile, load_yaml, read_text
 
@@ -220,7 +221,8 @@ def dump_config(config: Config) -> str:
 def overridden(config: Config, overrides: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """The resolved value of each key that KEY=VALUE overrides set, e.g. {"train.learning_rate": 0.1}."""
     keys = (text.partition("=")[0].strip() for text in overrides)
-    return {key: _plain(_lookup(config, key)) for key in keys}
+    plain = config_to_dict(config)
+    return {key: lookup(plain, key) for key in keys}
 
 
 def _plain(value: Any) -> Any:
@@ -273,7 +275,8 @@ def _parse_override(text: str, option: str) -> tuple[list[str], Any, str]:
 
 
 def _apply_override(raw: dict, schema: type, keys: list[str], value: Any, where: str) -> None:
-    """Set raw[keys...] = value, checking every key against the schema (not against the file)."""
+    """Set raw[keys...] = value, checking every key against the schema (not against the file). Not
+    scopelab.dotted's lookup: this walk also checks each key and fills in a missing section's defaults."""
     node: Any = raw
     hint: Any = schema
     default: Any = schema()
@@ -378,7 +381,8 @@ def _scalar(value: Any, hint: type, key: str, where: str) -> Any:
 def _validate(config: Config, where: str) -> None:
     def require(ok: bool, key: str, expected: str) -> None:
         if not ok:
-            raise InputError(f"{where}: key '{key}' is {_show(_lookup(config, key))}; expected {expected}.")
+            value = lookup(config_to_dict(config), key)
+            raise InputError(f"{where}: key '{key}' is {_show(value)}; expected {expected}.")
 
     require(
         bool(NAME_PATTERN.match(config.name)) and len(config.name) <= MAX_NAME,
@@ -427,13 +431,6 @@ def _validate_slice(require: Any, prefix: str, start: int, stop: int | None, bat
             f"{prefix}.train_stop",
             f"at least train.batch_size ({batch_size}) images after train_start",
         )
-
-
-def _lookup(config: Any, dotted: str) -> Any:
-    value = config
-    for key in dotted.split("."):
-        value = value[int(key)] if key.isdigit() else getattr(value, key)
-    return value
 
 
 def _suggest(word: str, options: Any, prefix: str = "") -> str:

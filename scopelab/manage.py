@@ -22,6 +22,7 @@ from scopelab.runs import (
     Annotations,
     Run,
     RunDir,
+    SweepRecord,
     find_run,
     read_run,
     read_runs,
@@ -187,13 +188,10 @@ def _age_seconds(run: Run) -> float:
 
 def _check_sweep_idle(runs_dir: Path, run: Run) -> None:
     """A running sweep rewrites its sweep.json, which would undo the mark that a member was removed."""
-    if not run.sweep:
+    found = _sweep_of(runs_dir, run)
+    if found is None:
         return
-    try:
-        directory = resolve_sweep(runs_dir, run.sweep)
-        record = directory.read_sweep()
-    except (InputError, OSError, ValueError):
-        return  # no readable sweep record to keep consistent
+    directory, record = found
     if record.status == "running" and is_owned(directory.path):
         raise InputError(
             f"run {run.run_id} belongs to sweep {record.sweep_id}, which is still running; remove it once the "
@@ -202,15 +200,24 @@ def _check_sweep_idle(runs_dir: Path, run: Run) -> None:
 
 
 def _mark_in_sweep(runs_dir: Path, run: Run, removed: bool) -> None:
-    if not run.sweep:
+    found = _sweep_of(runs_dir, run)
+    if found is None:
         return
-    try:
-        directory = resolve_sweep(runs_dir, run.sweep)
-        record = directory.read_sweep()
-    except (InputError, OSError, ValueError):
-        return
+    directory, record = found
     for member in record.members:
         if member.run_id == run.run_id:
             member.removed = removed
             directory.write_sweep(record)
             return
+
+
+def _sweep_of(runs_dir: Path, run: Run) -> tuple[RunDir, SweepRecord] | None:
+    """The sweep a run is a member of, with its record; None when there is none or no readable record
+    to keep consistent."""
+    if not run.sweep:
+        return None
+    try:
+        directory = resolve_sweep(runs_dir, run.sweep)
+        return directory, directory.read_sweep()
+    except (InputError, OSError, ValueError):
+        return None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scopelab import checkpoints
 from scopelab.config import Config, config_to_dict, dump_config, load_config, overridden
@@ -28,6 +29,9 @@ from scopelab.ownership import Ownership
 from scopelab.quiet_tf import import_tensorflow
 from scopelab.runs import RunDir, RunRecord, Variable, check_runs_dir, create_run_dir, resolve_run, utc_now
 from scopelab.signals import signals_deferred
+
+if TYPE_CHECKING:
+    from scopelab.trainer import TrainOptions, TrainResult
 
 RESUMABLE = ("interrupted", "failed", "running")
 
@@ -88,25 +92,37 @@ def _run_owned(
     echo: Callable[[str], None],
     on_run_dir: Callable[[RunDir], None],
 ) -> RunDir:
+    """With the input checked (and a resumed run locked): build, record the start, train, record the end."""
     mnist = load_mnist(config.data.path)
     if run_dir is None:
         check_runs_dir(request.runs_dir)  # after all input is checked: it makes the runs directory
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     from scopelab.experiments import build
-    from scopelab.tensorboard import Board, config_hparams
-    from scopelab.trainer import Diverged, TrainOptions, train
+    from scopelab.trainer import TrainOptions
 
     experiment = build(config, mnist)
     with signals_deferred():
         run_dir, record = _record_start(request, config, run_dir, held, experiment, mnist.source, tf, use_gpu)
         on_run_dir(run_dir)
-
     fingerprint = {"config_hash": checkpoints.config_hash(dump_config(config)), "config": config_to_dict(config)}
     options = TrainOptions(
         config.train.log_every, config.train.checkpoint_every, use_gpu, request.threads, request.progress,
         resume_state, fingerprint, config.experiment,
     )
+    _train(experiment, config, run_dir, record, options, request.runs_dir, echo)
+    return run_dir
+
+
+def _train(
+    experiment, config: Config, run_dir: RunDir, record: RunRecord, options: TrainOptions, runs_dir: Path,
+    echo: Callable[[str], None],
+) -> None:
+    """Train with TensorBoard events alongside, and record how it ended in summary.json: a stop, a
+    divergence or a crash is recorded, then raised as Interrupted or RunFailed with one line to show."""
+    from scopelab.tensorboard import Board, config_hparams
+    from scopelab.trainer import Diverged, train
+
     started = time.time()
     board = None
     status = "failed"
@@ -124,7 +140,7 @@ def _run_owned(
         raise Interrupted(
             number,
             f"run {run_dir.run_id} stopped by {name} after a checkpoint{unrecorded}; continue it with: "
-            f"scopelab run --resume {run_dir.run_id} --runs-dir {request.runs_dir}",
+            f"scopelab run --resume {run_dir.run_id} --runs-dir {runs_dir}",
         ) from None
     except Diverged as error:
         status = "diverged"
@@ -141,16 +157,19 @@ def _run_owned(
     finally:
         if board is not None:
             _quietly(lambda: board.close(status))
+    _record_completed(run_dir, record, result, started)
+
+
+def _record_completed(run_dir: RunDir, record: RunRecord, result: TrainResult, started: float) -> None:
     record.metrics = result.state.test_metrics
     # What this process did: a resumed run starts at its checkpoint and runs only the rest.
     record.started_from = result.started_from
     record.steps_run = result.steps_run
     record.steps_per_second = round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None
     record.devices = result.devices
-    unrecorded = _finish(run_dir, record, started, status)
+    unrecorded = _finish(run_dir, record, started, "completed")
     if unrecorded:
         raise RunFailed(f"run {run_dir.run_id} trained to the end{unrecorded}")
-    return run_dir
 
 
 def _record_start(

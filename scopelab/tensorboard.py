@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from scopelab.config import Config, config_to_dict
-from scopelab.runs import flatten
+from scopelab.dotted import flatten
 
 tf1 = tf.compat.v1
 # Only the statuses a run keeps for good end its HParams session. TensorBoard keeps the first summary

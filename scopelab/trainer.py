@@ -24,8 +24,8 @@ from scopelab.runs import RunDir
 from scopelab.signals import StopRequest
 
 if TYPE_CHECKING:
-    from scopelab.experiments.common import Experiment
-    from scopelab.experiments.eager import EagerExperiment
+    from scopelab.experiments.common import Experiment, Phase
+    from scopelab.experiments.eager import EagerExperiment, EagerPhase
 
 EVAL_CHUNK = 2000
 
@@ -96,74 +96,108 @@ def train(
     """
     resumed = options.resume_state
     state = TrainState(**{key: resumed[key] for key in STATE_KEYS}) if resumed else TrainState()
-    if state.phase < len(experiment.phases):
-        started_from = {"network": experiment.phases[state.phase].network, "step": state.step}
-    else:  # every phase was done before a crash: nothing left to run
-        started_from = {"network": experiment.phases[-1].network, "step": experiment.phases[-1].steps + 1}
-
-    def emit(text: str) -> None:
-        """Print a table line and keep log.txt in step with it (lines are rare: every log_every steps)."""
-        state.lines.append(text)
-        run_dir.write_text("log.txt", "\n".join(state.lines) + "\n")
-        on_line(text)
-
-    stop = StopRequest()
-    total = sum(phase.steps + 1 for phase in experiment.phases)
-    done = sum(phase.steps + 1 for phase in experiment.phases[: state.phase]) + state.step
-    steps_run = 0
-    with experiment.engine(options.use_gpu, options.threads) as engine, stop:
+    started_from = _started_from(experiment, state)
+    with experiment.engine(options.use_gpu, options.threads) as engine, StopRequest() as stop:
         if state.checkpoint:
             engine.restore(str(run_dir.ckpt_dir / state.checkpoint))
         else:
             engine.initialize()
-        bar = tqdm(
-            total=total,
-            initial=done,
+        loop = _Loop(experiment, engine, run_dir, options, state, stop, on_line, on_row)
+        started = time.perf_counter()
+        try:
+            for index in range(state.phase, len(experiment.phases)):
+                loop.run_phase(index)
+        finally:
+            loop.bar.close()
+        return TrainResult(state, started_from, loop.steps_run, time.perf_counter() - started, engine.devices)
+
+
+def _started_from(experiment: Experiment | EagerExperiment, state: TrainState) -> dict:
+    """Where this process begins: {"network", "step"}."""
+    if state.phase < len(experiment.phases):
+        return {"network": experiment.phases[state.phase].network, "step": state.step}
+    # Every phase was done before a crash: nothing left to run.
+    return {"network": experiment.phases[-1].network, "step": experiment.phases[-1].steps + 1}
+
+
+class _Loop:
+    """One process's training: the engine, where it stands (`state`, saved in every checkpoint), the
+    progress bar, and the table it prints and keeps in log.txt."""
+
+    def __init__(
+        self,
+        experiment: Experiment | EagerExperiment,
+        engine: Engine,
+        run_dir: RunDir,
+        options: TrainOptions,
+        state: TrainState,
+        stop: StopRequest,
+        on_line: Callable[[str], None],
+        on_row: Callable[[dict], None],
+    ):
+        self.experiment, self.engine, self.run_dir, self.options = experiment, engine, run_dir, options
+        self.state, self.stop, self.on_line, self.on_row = state, stop, on_line, on_row
+        phases = experiment.phases
+        self.done = sum(phase.steps + 1 for phase in phases[: state.phase]) + state.step  # over all phases
+        self.steps_run = 0  # by this process
+        self.bar = tqdm(
+            total=sum(phase.steps + 1 for phase in phases),
+            initial=self.done,
             file=sys.stderr,
             mininterval=0.5,
             disable=None if options.progress else True,  # None: off by itself when stderr is not a terminal
             unit="step",
             dynamic_ncols=True,
         )
-        started = time.perf_counter()
-        try:
-            for index in range(state.phase, len(experiment.phases)):
-                phase = experiment.phases[index]
-                if state.step == 0 and phase.title:
-                    emit(f"{phase.title} :")
-                for step in range(state.step, phase.steps + 1):
-                    images, labels = phase.batches.batch(step)
-                    loss = engine.step(index, images, labels)
-                    steps_run += 1
-                    done += 1
-                    if not math.isfinite(loss):
-                        raise Diverged(f"the loss of {phase.network} became {loss} at step {step}")
-                    if step % options.log_every == 0 or step == phase.steps:
-                        # The loss (and accuracy) of the batch just trained on, after the update, as the article logs.
-                        loss, accuracy = engine.measure(index, images, labels)
-                        row = {"network": phase.network, "step": step, "loss": loss, "accuracy": accuracy}
-                        state.rows.append(row)
-                        run_dir.write_metrics(state.rows)
-                        on_row(row)
-                        emit(_format_row(row))
-                    state.step = step + 1
-                    bar.update(1)
-                    if stop.signal_number is not None:
-                        _save(engine, run_dir, state, done, options)
-                        raise Interrupted(stop.signal_number)
-                    if state.step % options.checkpoint_every == 0:
-                        _save(engine, run_dir, state, done, options)
-                results = _evaluate(engine, index, experiment.test_split)
-                state.test_metrics.update(results)
-                for name, value in results.items():
-                    emit(_format_test(metric_of(options.experiment, name), value))
-                if phase.test_note:
-                    emit(phase.test_note)
-                state.phase, state.step = index + 1, 0
-                _save(engine, run_dir, state, done, options)
-        finally:
-            bar.close()
-        return TrainResult(state, started_from, steps_run, time.perf_counter() - started, engine.devices)
+
+    def run_phase(self, index: int) -> None:
+        """The phase's steps from where the state stands to its last, then its test metrics and a checkpoint."""
+        phase = self.experiment.phases[index]
+        if self.state.step == 0 and phase.title:
+            self.emit(f"{phase.title} :")
+        for step in range(self.state.step, phase.steps + 1):
+            self.run_step(index, phase, step)
+        results = _evaluate(self.engine, index, self.experiment.test_split)
+        self.state.test_metrics.update(results)
+        for name, value in results.items():
+            self.emit(_format_test(metric_of(self.options.experiment, name), value))
+        if phase.test_note:
+            self.emit(phase.test_note)
+        self.state.phase, self.state.step = index + 1, 0
+        self.save()
+
+    def run_step(self, index: int, phase: Phase | EagerPhase, step: int) -> None:
+        """One update; then, when due, a logged row, a checkpoint, or a checkpoint and a stop on a signal."""
+        images, labels = phase.batches.batch(step)
+        loss = self.engine.step(index, images, labels)
+        self.steps_run += 1
+        self.done += 1
+        if not math.isfinite(loss):
+            raise Diverged(f"the loss of {phase.network} became {loss} at step {step}")
+        if step % self.options.log_every == 0 or step == phase.steps:
+            # The loss (and accuracy) of the batch just trained on, after the update, as the article logs.
+            loss, accuracy = self.engine.measure(index, images, labels)
+            row = {"network": phase.network, "step": step, "loss": loss, "accuracy": accuracy}
+            self.state.rows.append(row)
+            self.run_dir.write_metrics(self.state.rows)
+            self.on_row(row)
+            self.emit(_format_row(row))
+        self.state.step = step + 1
+        self.bar.update(1)
+        if self.stop.signal_number is not None:
+            self.save()
+            raise Interrupted(self.stop.signal_number)
+        if self.state.step % self.options.checkpoint_every == 0:
+            self.save()
+
+    def emit(self, text: str) -> None:
+        """Print a table line and keep log.txt in step with it (lines are rare: every log_every steps)."""
+        self.state.lines.append(text)
+        self.run_dir.write_text("log.txt", "\n".join(self.state.lines) + "\n")
+        self.on_line(text)
+
+    def save(self) -> None:
+        _save(self.engine, self.run_dir, self.state, self.done, self.options)
 
 
 def _format_row(row: dict) -> str:

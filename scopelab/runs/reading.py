@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.ownership import is_owned
 from scopelab.runs.directory import RUN_ID_PATTERN, SUMMARY_FILE, RunDir, resolve_run, run_dirs, saved_states
@@ -161,20 +162,6 @@ def steps_reached(run_dir: RunDir, steps_total: dict[str, int]) -> int | None:
 
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings and lists as dotted keys: {"networks": [{"scope": "mlp1"}]} -> {"networks.0.scope": "mlp1"}."""
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return {prefix: value}
-    flat: dict[str, Any] = {}
-    for key, item in items:
-        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def _read_yaml(path: Path, run_id: str) -> Any:
