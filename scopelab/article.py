@@ -19,7 +19,7 @@ import yaml
 
 from scopelab.experiments import ensemble_of, metric_of
 from scopelab.report import MISSING, Block, markdown_block, text_block
-from scopelab.stats import Stat, describe, mean_interval, t_quantile, welch_difference
+from scopelab.report.stats import Stat, describe, mean_interval, t_quantile, welch_difference
 
 if TYPE_CHECKING:
     from scopelab.reproduce_request import ReproduceRequest, Target

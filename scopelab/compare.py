@@ -18,8 +18,8 @@ from scopelab.experiments import ensemble_of, metric_of
 from scopelab.listing import short_ids
 from scopelab.metrics import DEFAULT_DECIMALS, Ensemble, Metric
 from scopelab.report import MISSING, Block, csv_text, fixed, markdown_block, text_block
+from scopelab.report.stats import Difference, Stat, describe, mean_interval, welch_difference
 from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, read_runs, resolve_run
-from scopelab.stats import Difference, Stat, describe, mean_interval, welch_difference
 
 # Keys every run has its own value for: naming the runs, not what makes them differ.
 UNCOMPARED_KEYS = ("name", "description")
@@ -59,7 +59,7 @@ def compare_report(request: CompareRequest, warn: Callable[[str], None] = lambda
     short = short_ids([record.run_id for record in records])
     comparisons = [build_comparison(_groups(runs, request.each, short)) for runs in selections]
     if request.plot:
-        from scopelab.plot import plot_losses  # here: scopelab.plot imports this module for Comparison
+        from scopelab.report.plot import plot_losses  # here: scopelab.report.plot imports this module for Comparison
 
         plot_losses(comparisons, request.plot)
     return RENDERERS[request.fmt](comparisons)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from scopelab.ownership import Ownership
-from scopelab.stats import t_quantile
+from scopelab.report.stats import t_quantile
 
 from conftest import cli, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
 

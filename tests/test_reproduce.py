@@ -143,7 +143,7 @@ def test_reproduce_with_seeds_gives_mean_std_and_the_95_interval(runs_dir):
 def test_article_figure_outside_the_interval_says_no():
     # Measured 0.20 ± 0.001 over 3 runs; the article's 0.147831 is far outside mean ± t(0.975, 2)·sd·sqrt(4/3).
     from scopelab.article import Cell
-    from scopelab.stats import describe
+    from scopelab.report.stats import describe
 
     far = Cell("test", "tied_ae", 0.147831, describe([0.199, 0.2, 0.201]), 6)
     near = Cell("test", "tied_ae", 0.2035, describe([0.199, 0.2, 0.201]), 6)  # half-width 4.303·0.001·1.155 = 0.00497
