@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from scopelab.experiments import ensemble_of, metric_of
-from scopelab.report import MISSING, Block, markdown_block, text_block
+from scopelab.report import MISSING
 from scopelab.report.stats import Stat, describe, mean_interval, t_quantile, welch_difference
+from scopelab.report.tables import Table, to_markdown, to_text
 
 if TYPE_CHECKING:
     from scopelab.reproduce_request import ReproduceRequest, Target
@@ -236,7 +237,7 @@ def render(targets: list[Target], figures: dict, request: ReproduceRequest, divi
     ]
     lines = [_heading(request, cut)]
     for block in blocks:
-        lines += ["", *(markdown_block(block) if markdown else text_block(block))]
+        lines += ["", to_markdown(block) if markdown else to_text(block)]
     lines += ["", "**Verdicts**", ""] if markdown else ["", "verdicts"]
     bullet = "- " if markdown else "  "
     lines += [bullet + verdict.text(cut) for verdict in found]
@@ -248,7 +249,7 @@ def _heading(request: ReproduceRequest, cut: str) -> str:
     return f"The article's figures beside scopelab's ({seeds}{'; ' + cut if cut else ''})."
 
 
-def _block(title: str, first: str, rows: list[list[Cell]], many: bool) -> Block:
+def _block(title: str, first: str, rows: list[list[Cell]], many: bool) -> Table:
     header = [first]
     for cell in rows[0]:
         header += [f"{cell.config} article", f"{cell.config} measured"] + (["in 95%"] if many else [])
@@ -260,7 +261,7 @@ def _block(title: str, first: str, rows: list[list[Cell]], many: bool) -> Block:
             line += [article, cell.measured()] + ([_yes_no(cell.inside())] if many else [])
         body.append(line)
     numbers = set(range(1, len(header)))
-    return Block(title, header, body, right=numbers)
+    return Table(title, header, body, right=numbers)
 
 
 def _yes_no(value: Any) -> str:

@@ -17,8 +17,9 @@ from scopelab.errors import InputError
 from scopelab.experiments import ensemble_of, metric_of
 from scopelab.listing import short_ids
 from scopelab.metrics import DEFAULT_DECIMALS, Ensemble, Metric
-from scopelab.report import MISSING, Block, csv_text, fixed, markdown_block, text_block
+from scopelab.report import MISSING, fixed
 from scopelab.report.stats import Difference, Stat, describe, mean_interval, welch_difference
+from scopelab.report.tables import Table, to_csv, to_markdown, to_text
 from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, read_runs, resolve_run
 
 # Keys every run has its own value for: naming the runs, not what makes them differ.
@@ -365,7 +366,7 @@ def _ci_decimals(width: float, decimals: int) -> int:
 # --- Rendering -----------------------------------------------------------------------------------------------
 
 
-def _comparison_blocks(comparison: Comparison) -> list[Block]:
+def _comparison_blocks(comparison: Comparison) -> list[Table]:
     """The article's layout: one block per network (a row per logged step), then the test metrics; a lone
     test row goes under the steps when the columns line up (one network, one metric)."""
     blocks = [_network_block(comparison, network) for network in comparison.networks]
@@ -378,11 +379,11 @@ def _comparison_blocks(comparison: Comparison) -> list[Block]:
         sections = {comparison.metric(row.metric).section for row in test_rows}
         title = sections.pop() if len(sections) == 1 else "test"
         header = ["metric"] + _headings(comparison, [""]) + (["delta"] if _has_delta(comparison) else [])
-        blocks.append(Block(title, header, cells, set(range(1, len(header)))))
+        blocks.append(Table(title, header, cells, set(range(1, len(header)))))
     return blocks
 
 
-def _network_block(comparison: Comparison, network: str) -> Block:
+def _network_block(comparison: Comparison, network: str) -> Table:
     rows = [row for row in comparison.rows if row.kind == "logged" and row.network == network]
     metrics = list(dict.fromkeys(row.metric for row in rows))
     suffixes = [f" {metric}" if len(metrics) > 1 else "" for metric in metrics]
@@ -393,7 +394,7 @@ def _network_block(comparison: Comparison, network: str) -> Block:
     for row in rows:
         by_step.setdefault(row.step, {})[row.metric] = row
     cells = [[str(step)] + _step_cells(comparison, metrics, by_step[step]) for step in by_step]
-    return Block(
+    return Table(
         network_title(network) if len(comparison.networks) > 1 else "", header, cells, set(range(1, len(header)))
     )
 
@@ -453,10 +454,10 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def _settings_block(comparison: Comparison) -> Block | None:
+def _settings_block(comparison: Comparison) -> Table | None:
     if not comparison.settings:
         return None
-    return Block(
+    return Table(
         "settings that differ", ["key"] + comparison.labels, [[key] + values for key, values in comparison.settings]
     )
 
@@ -469,7 +470,7 @@ def _run_list(group: Group) -> str:
 
 
 def _render_tables(comparisons: list[Comparison], markdown: bool) -> str:
-    render_block = markdown_block if markdown else text_block
+    render_block = to_markdown if markdown else to_text
     bullet = "- " if markdown else "  "
     parts = []
     for comparison in comparisons:
@@ -477,7 +478,7 @@ def _render_tables(comparisons: list[Comparison], markdown: bool) -> str:
         head = [f"**{title}**", ""] if markdown else [title]
         head += [f"{bullet}{group.label}: {_run_list(group)}" for group in comparison.groups]
         blocks = [block for block in [_settings_block(comparison), *_comparison_blocks(comparison)] if block]
-        sections = ["\n".join(head)] + ["\n".join(render_block(block)) for block in blocks]
+        sections = ["\n".join(head)] + [render_block(block) for block in blocks]
         verdicts = comparison.verdicts()
         if verdicts:
             sections.append("\n".join(("- " if markdown else "") + line for line in verdicts))
@@ -560,7 +561,7 @@ def _render_csv(comparisons: list[Comparison]) -> str:
                         "ci_high": row.difference.high,
                     }
                 )
-    return csv_text(lines, COMPARE_CSV_COLUMNS)
+    return to_csv(Table.of_records(lines, COMPARE_CSV_COLUMNS))
 
 
 RENDERERS = {

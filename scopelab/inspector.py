@@ -15,6 +15,7 @@ from scopelab.config import Config, config_to_dict, dump_config, load_config
 from scopelab.config_source import resolve_config, source_label
 from scopelab.errors import InputError
 from scopelab.experiments.uses import Use, VariableUses
+from scopelab.report.tables import Table, to_text
 from scopelab.runs import resolve_run
 
 
@@ -142,39 +143,30 @@ def _scope_totals(variables: list[VariableUses]) -> dict[str, tuple[int, int]]:
 def _tree(config: Config, source: str, variables: list[VariableUses], held: dict[str, list[str]] | None) -> str:
     """Variables grouped by scope with totals, then the name scopes that read them (and for tf2,
     the module objects that hold each variable)."""
-    rows = [("scope / variable", "shape", "parameters", "used in (name scope, op)", "")]
+    rows = []
     totals = _scope_totals(variables)
     for scope, (count, parameters) in totals.items():
-        rows.append((f"{scope}/", f"{count} variable{'s' * (count != 1)}", f"{parameters:,}", "", ""))
+        rows.append([f"{scope}/", f"{count} variable{'s' * (count != 1)}", f"{parameters:,}", "", ""])
         for variable in (v for v in variables if v.scope == scope):
             uses = ", ".join(f"{_slash(use.name_scope)} {use.op_type}" for use in variable.uses)
-            rows.append((f"  {variable.name.rsplit('/', 1)[-1]}", " x ".join(map(str, variable.shape)),
-                         f"{variable.parameters:,}", uses or "(unused)", "shared" if variable.shared else ""))
-    rows.append(("total", f"{len(variables)} variables", f"{sum(v.parameters for v in variables):,}", "", ""))
-    scope_rows = [("name scope", "network", "role", "note")]
-    scope_rows += [(_slash(s.name), ", ".join(s.networks), ", ".join(s.roles), s.note) for s in name_scopes(variables)]
+            rows.append([f"  {variable.name.rsplit('/', 1)[-1]}", " x ".join(map(str, variable.shape)),
+                         f"{variable.parameters:,}", uses or "(unused)", "shared" if variable.shared else ""])
+    rows.append(["total", f"{len(variables)} variables", f"{sum(v.parameters for v in variables):,}", "", ""])
+    header = ["scope / variable", "shape", "parameters", "used in (name scope, op)", ""]
+    scope_rows = [[_slash(s.name), ", ".join(s.networks), ", ".join(s.roles), s.note] for s in name_scopes(variables)]
     if config.model.api == "tf1":
         title = f"{config.name} ({config.experiment}, from {source}): the graph built, not trained"
     else:
         title = (f"{config.name} ({config.experiment}, model.api tf2, from {source}): the modules built and "
                  "their steps traced into a graph, not trained")
-    parts = [title, "", _columns(rows, right={2}), "", _columns(scope_rows)]
+    tables = [Table("", header, rows, right={2}, rule=False),
+              Table("", ["name scope", "network", "role", "note"], scope_rows, rule=False)]
     if held:
         # tf2 shares by object: the holders must agree with the graph (EagerExperiment checks it).
-        held_rows = [("variable object", "held by (network: module)", "")]
-        held_rows += [(v.name, ", ".join(held[v.name]), "shared" if v.shared else "") for v in variables]
-        parts += ["", _columns(held_rows)]
-    return "\n".join(parts)
+        held_rows = [[v.name, ", ".join(held[v.name]), "shared" if v.shared else ""] for v in variables]
+        tables.append(Table("", ["variable object", "held by (network: module)", ""], held_rows, rule=False))
+    return "\n\n".join([title, *map(to_text, tables)])
 
 
 def _slash(name_scope: str) -> str:
     return f"{name_scope}/" if name_scope else "/"
-
-
-def _columns(rows: list[tuple[str, ...]], right: frozenset[int] | set[int] = frozenset()) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)

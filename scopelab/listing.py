@@ -12,7 +12,8 @@ from typing import Any
 from scopelab.errors import InputError
 from scopelab.experiments import declared_names, headline_of, metric_of
 from scopelab.ownership import is_owned
-from scopelab.report import Block, csv_text, fixed, text_block
+from scopelab.report import fixed
+from scopelab.report.tables import Table, to_csv, to_text
 from scopelab.runs import (
     TRASH_DIR,
     Run,
@@ -83,8 +84,8 @@ def list_report(request: ListRequest) -> str:
         return json.dumps(sections, indent=2)
     if request.fmt == "csv":
         if "runs" in sections:
-            return csv_text([_csv_run_row(row) for row in sections["runs"]], RUN_COLUMNS)
-        return csv_text(sections["configs"], CONFIG_COLUMNS)
+            return to_csv(Table.of_records([_csv_run_row(row) for row in sections["runs"]], RUN_COLUMNS))
+        return to_csv(Table.of_records(sections["configs"], CONFIG_COLUMNS))
     return "\n\n".join(_list_section_text(name, rows, request) for name, rows in sections.items())
 
 
@@ -221,7 +222,7 @@ def sweeps_report(runs_dir: Path, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"sweeps": rows}, indent=2)
     if fmt == "csv":
-        return csv_text([_csv_sweep_row(row) for row in rows], SWEEP_COLUMNS)
+        return to_csv(Table.of_records([_csv_sweep_row(row) for row in rows], SWEEP_COLUMNS))
     if not rows:
         return f"sweeps: none yet in {runs_dir}/"
     cells = [
@@ -229,9 +230,9 @@ def sweeps_report(runs_dir: Path, fmt: str) -> str:
          _when(row["created_at"])]
         for row in rows
     ]
-    table = Block(f"sweeps in {runs_dir}/ (newest first)", ["sweep", "config", "grid", "status", "members", "created"],
+    table = Table(f"sweeps in {runs_dir}/ (newest first)", ["sweep", "config", "grid", "status", "members", "created"],
                   cells)
-    return "\n".join(text_block(table))
+    return to_text(table)
 
 
 def _csv_sweep_row(row: dict) -> dict:
@@ -269,12 +270,12 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
     if name == "configs":
         if not rows:
             return f"configs: none named {request.config}"
-        table = Block(
+        table = Table(
             f"configs: in {request.configs_dir}/ and built in (scopelab run NAME)",
             ["name", "experiment", "source", "description"],
             [[row["name"], row["experiment"], row["source"], row["description"]] for row in rows],
         )
-        return "\n".join(text_block(table))
+        return to_text(table)
     where = request.runs_dir / TRASH_DIR if request.trash else request.runs_dir
     if not rows:
         filtered = request.config or request.status or request.tag or request.sweep
@@ -284,13 +285,13 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
     cells = [_run_cells(row) for row in rows]
     # Columns that only some runs fill (overrides, tags, note, why) are left out when no run does.
     keep = [index for index, column in enumerate(columns) if column not in OPTIONAL or any(row[index] for row in cells)]
-    table = Block(
+    table = Table(
         f"runs in {where}/ ({order})",
         [columns[index] for index in keep],
         [[row[index] for index in keep] for row in cells],
         right={keep.index(columns.index(column)) for column in ("steps", "wall")},
     )
-    return "\n".join(text_block(table))
+    return to_text(table)
 
 
 OPTIONAL = ("overrides", "tags", "note", "why")

@@ -7,10 +7,8 @@ and every error is TensorFlow's own message.
 
 from __future__ import annotations
 
-import json
-import textwrap
-
 from scopelab.quiet_tf import import_tensorflow
+from scopelab.report.tables import Table, to_json, to_markdown, to_text
 
 HEADERS = ("code", "name", "rule")
 WRAP = {"code": 46, "name": 30, "rule": 40}  # table cells wrap at these widths: 120 columns in all
@@ -87,13 +85,7 @@ def tf2_rows() -> list[dict[str, str]]:
         f"{_eager_name(total)}; traced: {_traced_names(tf, v1, v2, 1)[0]}",
         "an eager tensor has no name; in a traced graph name_scope names ops as in TF1")
 
-    class MyScope(tf.Module):
-        def __init__(self):
-            super().__init__(name="my_scope")
-            with self.name_scope:
-                self.var1 = tf.Variable(1.0, name="var1")
-
-    module = MyScope()
+    module = _scoped_module(tf, "my_scope", "var1", 1.0)
     row('class M(tf.Module): with self.name_scope: Variable(1.0, name="var1"); M(name="my_scope")',
         module.var1.name, "a tf.Module opens its own name scope for its variables: what variable_scope named")
     with tf.name_scope("my_scope"):
@@ -120,18 +112,24 @@ def tf2_rows() -> list[dict[str, str]]:
             super().__init__(name="holder")
             self.var4 = owner.var4  # the object itself: this is what reuse=True becomes
 
-    class Owner(tf.Module):
-        def __init__(self):
-            super().__init__(name="my_scope2")
-            with self.name_scope:
-                self.var4 = tf.Variable(4.0, name="var4")
-
-    owner = Owner()
+    owner = _scoped_module(tf, "my_scope2", "var4", 4.0)
     holder = Holder(owner)
     row("class Holder(tf.Module): self.var4 = owner.var4", holder.var4.name,
         f"reuse becomes holding the object: hand it to whoever needs it (same object: {holder.var4 is owner.var4})")
     row(*_shim_row(tf))
     return rows
+
+
+def _scoped_module(tf, name: str, variable: str, value: float):
+    """A tf.Module named `name` that makes one variable in its own name scope: TF2's variable_scope."""
+
+    class Scoped(tf.Module):
+        def __init__(self):
+            super().__init__(name=name)
+            with self.name_scope:
+                setattr(self, variable, tf.Variable(value, name=variable))
+
+    return Scoped()
 
 
 def _eager_name(tensor) -> str:
@@ -189,27 +187,11 @@ def show(fmt: str, api: str = "tf1") -> str:
         headers, wrap = TF2_HEADERS, TF2_WRAP
     else:
         rows, headers, wrap = naming_rows(), HEADERS, WRAP
-    if fmt == "json":
-        return json.dumps(rows, indent=2)
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(f"`{r[key]}`" if "rule" not in key else r[key] for key in headers) + " |"
-                  for r in rows]
-        return "\n".join(lines)
-    return _text_table(rows, headers, wrap)
+    table = Table("", list(headers), [[row[key] for key in headers] for row in rows],
+                  code={index for index, key in enumerate(headers) if "rule" not in key},
+                  wrap=tuple(wrap[key] for key in headers))
+    return RENDERERS[fmt](table)
 
 
-def _text_table(rows: list[dict[str, str]], headers: tuple[str, ...], wrap: dict[str, int]) -> str:
-    """Columns wrapped to `wrap` widths, a blank line between rows so that wrapped cells stay readable."""
-    wrapped = [{key: textwrap.wrap(r[key], wrap[key], break_on_hyphens=False) or [""] for key in headers} for r in rows]
-    widths = {key: max(len(key), *(len(line) for cells in wrapped for line in cells[key])) for key in headers}
-    rule = "  ".join("-" * widths[key] for key in headers)
-    lines = ["  ".join(key.ljust(widths[key]) for key in headers).rstrip(), rule]
-    for number, cells in enumerate(wrapped):
-        if number:
-            lines.append("")
-        height = max(len(cells[key]) for key in headers)
-        for index in range(height):
-            parts = [(cells[key][index] if index < len(cells[key]) else "").ljust(widths[key]) for key in headers]
-            lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
+# Text wraps its cells (to `wrap`, a blank line between rows); markdown puts code and names in backticks.
+RENDERERS = {"table": to_text, "markdown": to_markdown, "json": to_json}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from scopelab.experiments import metric_of
 from scopelab.listing import duration, overrides_text
-from scopelab.report import Block, fixed, text_block
+from scopelab.report import fixed
+from scopelab.report.tables import Table, to_text
 from scopelab.runs import Run, find_run, last_steps
 
 
@@ -138,9 +139,9 @@ def _variables(run: Run) -> str:
         for variable in run.record.variables
     ]
     title = f"variables ({run.record.param_count:,} parameters)"
-    return "\n".join(text_block(Block(title, ["name", "shape", "parameters", "used by", ""], rows, right={2})))
+    return to_text(Table(title, ["name", "shape", "parameters", "used by", ""], rows, right={2}))
 
 
 def _aligned(lines: list[tuple[str, str]]) -> str:
-    width = max(len(label) for label, _ in lines)
-    return "\n".join(f"{label.ljust(width)}  {value}".rstrip() for label, value in lines)
+    """Label and value, the values lined up: a table without a header."""
+    return to_text(Table("", [], [list(line) for line in lines]))
