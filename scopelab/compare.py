@@ -18,6 +18,7 @@ from scopelab.experiments import ensemble_of, metric_of
 from scopelab.listing import short_ids
 from scopelab.metrics import DEFAULT_DECIMALS, Ensemble, Metric
 from scopelab.report import MISSING, fixed
+from scopelab.report.comparison import Comparison, Group, Row, network_title
 from scopelab.report.stats import Difference, Stat, describe, mean_interval, welch_difference
 from scopelab.report.tables import Table, to_csv, to_markdown, to_text
 from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, read_runs, resolve_run
@@ -38,14 +39,6 @@ class CompareRequest:
     each: bool = False  # one column per run, never pooled
 
 
-@dataclass
-class Group:
-    """Runs of one config (and grid point), pooled: repeats that differ only in their seed."""
-
-    label: str
-    runs: list[Run]  # oldest first
-
-
 def compare_report(request: CompareRequest, warn: Callable[[str], None] = lambda line: None) -> str:
     """The runs side by side (one comparison per experiment kind), in the requested format; with a plot
     file, draws the loss curves too. With no references, a completed run whose config.yaml is unusable is
@@ -60,7 +53,7 @@ def compare_report(request: CompareRequest, warn: Callable[[str], None] = lambda
     short = short_ids([record.run_id for record in records])
     comparisons = [build_comparison(_groups(runs, request.each, short)) for runs in selections]
     if request.plot:
-        from scopelab.report.plot import plot_losses  # here: scopelab.report.plot imports this module for Comparison
+        from scopelab.report.plot import plot_losses  # only when drawing: it is the one reader of matplotlib
 
         plot_losses(comparisons, request.plot)
     return RENDERERS[request.fmt](comparisons)
@@ -193,50 +186,22 @@ def _fingerprint(record: Run) -> str:
 # --- The comparison: rows of statistics per group -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Row:
-    kind: str  # "logged" (a step of metrics.csv) or "test" (a final metric of summary.json)
-    network: str  # "" for test rows
-    step: int | None
-    metric: str
-    values: dict[str, Stat]  # by group label; a group without this value is absent
-    difference: Difference | None  # with exactly two groups that both have the value
-
-
-@dataclass
-class Comparison:
-    experiment: str
-    groups: list[Group]
-    settings: list[tuple[str, list[str]]]  # the config keys, versions and device that differ: key, value per group
-    rows: list[Row]
-
-    @property
-    def labels(self) -> list[str]:
-        return [group.label for group in self.groups]
-
-    @property
-    def networks(self) -> list[str]:
-        return list(dict.fromkeys(row.network for row in self.rows if row.kind == "logged"))
-
-    def metric(self, name: str) -> Metric:
-        """A test metric as the experiment declares it (scopelab.experiments.FAMILIES)."""
-        return metric_of(self.experiment, name)
-
-    def verdicts(self) -> list[str]:
-        between = [
-            verdict(self.groups, row, self.metric(row.metric))
-            for row in self.rows
-            if row.kind == "test" and row.difference
-        ]
-        ensemble = ensemble_of(self.experiment)
-        if ensemble is None:
-            return between
-        within = [ensemble_verdict(group, ensemble, self.metric(ensemble.combined)) for group in self.groups]
-        return between + [line for line in within if line]
-
-
 def build_comparison(groups: list[Group]) -> Comparison:
-    return Comparison(groups[0].runs[0].experiment, groups, _settings_that_differ(groups), _rows(groups))
+    experiment = groups[0].runs[0].experiment
+    rows = _rows(groups)
+    return Comparison(experiment, groups, _settings_that_differ(groups), rows, _verdicts(experiment, groups, rows))
+
+
+def _verdicts(experiment: str, groups: list[Group], rows: list[Row]) -> list[str]:
+    """Between the two groups on each test metric, then within each group on its ensemble (if declared)."""
+    between = [
+        verdict(groups, row, metric_of(experiment, row.metric)) for row in rows if row.kind == "test" and row.difference
+    ]
+    ensemble = ensemble_of(experiment)
+    if ensemble is None:
+        return between
+    within = [ensemble_verdict(group, ensemble, metric_of(experiment, ensemble.combined)) for group in groups]
+    return between + [line for line in within if line]
 
 
 def _rows(groups: list[Group]) -> list[Row]:
@@ -399,11 +364,6 @@ def _network_block(comparison: Comparison, network: str) -> Table:
     )
 
 
-def network_title(network: str) -> str:
-    """net1 -> Network 1, as the article heads its blocks."""
-    return f"Network {network[3:]}" if network.startswith("net") and network[3:].isdigit() else network
-
-
 def _headings(comparison: Comparison, suffixes: list[str]) -> list[str]:
     pooled = any(len(group.runs) > 1 for group in comparison.groups)
     return [
@@ -479,7 +439,7 @@ def _render_tables(comparisons: list[Comparison], markdown: bool) -> str:
         head += [f"{bullet}{group.label}: {_run_list(group)}" for group in comparison.groups]
         blocks = [block for block in [_settings_block(comparison), *_comparison_blocks(comparison)] if block]
         sections = ["\n".join(head)] + [render_block(block) for block in blocks]
-        verdicts = comparison.verdicts()
+        verdicts = comparison.verdicts
         if verdicts:
             sections.append("\n".join(("- " if markdown else "") + line for line in verdicts))
         parts.append("\n\n".join(sections))
@@ -515,7 +475,7 @@ def _comparison_json(comparison: Comparison) -> dict:
             }
             for row in comparison.rows
         ],
-        "verdicts": comparison.verdicts(),
+        "verdicts": comparison.verdicts,
     }
 
 

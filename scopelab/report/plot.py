@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scopelab.compare import Comparison, Group, network_title
 from scopelab.errors import InputError
+from scopelab.report.comparison import Comparison, Group, network_title
 
 
 def plot_losses(comparisons: list[Comparison], path: Path) -> None:
