@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scopelab.errors import InputError
-from scopelab.runs import RunDir, read_runs, resolve_run, run_dirs
+from scopelab.runs import RunDir, read_runs, resolve_runs, run_dirs
 from scopelab.signals import StopRequest
 
 FOLLOW_SECONDS = 2.0  # how often the links catch up with new and removed runs (TensorBoard reloads every 5 s)
@@ -75,16 +75,11 @@ def chosen_runs(runs_dir: Path, references: tuple[str, ...]) -> list[RunDir]:
         if not runs:
             raise InputError(f"no runs in {runs_dir}/ yet; make some with: scopelab run configs/tied_ae.yaml")
         return runs
-    known = [run for run in read_runs(runs_dir) if run.record] if runs_dir.is_dir() else []
+    runs = read_runs(runs_dir)
     chosen: dict[str, RunDir] = {}
     for reference in references:
-        if (runs_dir / reference).is_dir():
-            matches = [resolve_run(runs_dir, reference)]
-        else:
-            matches = [run.directory for run in known if run.config_name == reference]
-            matches = matches or [resolve_run(runs_dir, reference)]
-        for run in matches:
-            chosen.setdefault(run.run_id, run)
+        for run in resolve_runs(runs_dir, reference, runs, lambda named: named):
+            chosen.setdefault(run.run_id, run.directory)
     return list(chosen.values())
 
 

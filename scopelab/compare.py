@@ -21,7 +21,7 @@ from scopelab.report import MISSING, fixed
 from scopelab.report.comparison import Comparison, Group, Row, network_title
 from scopelab.report.stats import Difference, Stat, describe, mean_interval, welch_difference
 from scopelab.report.tables import Table, to_csv, to_markdown, to_text
-from scopelab.runs import RUN_ID_PATTERN, SEED_KEY, Run, read_runs, resolve_run
+from scopelab.runs import SEED_KEY, Run, read_runs, resolve_runs
 
 # Keys every run has its own value for: naming the runs, not what makes them differ.
 UNCOMPARED_KEYS = ("name", "description")
@@ -124,30 +124,20 @@ def _referenced_runs(records: list[Run], references: tuple[str, ...], runs_dir: 
 
 def _resolve(records: list[Run], reference: str, runs_dir: Path) -> list[Run]:
     """A run id, else a config name (its latest completed run and repeats), else a unique run id prefix."""
-    by_id = {record.run_id: record for record in records}
-    if reference not in by_id:
-        names = {record.config_name for record in records if record.status != "broken"}
-        if reference in names:
-            completed = [record for record in records if record.status == "completed"]
-            if not any(record.config_name == reference for record in completed):
-                raise InputError(
-                    f"config '{reference}' has no completed run in {runs_dir}/ "
-                    f"(see: scopelab list --config {reference})."
-                )
-            return _repeats_of_latest(completed, reference)
-        if RUN_ID_PATTERN.match(reference) and not any(run_id.startswith(reference) for run_id in by_id):
-            raise InputError(f"no run or config '{reference}' in {runs_dir}/{_suggestion(reference, names, by_id)}.")
-    record = by_id[resolve_run(runs_dir, reference).run_id]
-    if record.status == "broken":
-        raise InputError(f"run {record.run_id} is broken ({record.reason}); it cannot be compared.")
-    return [record]
 
+    def latest_completed(named: list[Run]) -> list[Run]:
+        completed = [record for record in named if record.status == "completed"]
+        if not completed:
+            raise InputError(
+                f"config '{reference}' has no completed run in {runs_dir}/ (see: scopelab list --config {reference})."
+            )
+        return _repeats_of_latest(completed, reference)
 
-def _suggestion(reference: str, names: set[str], run_ids: dict) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(reference, sorted(names) + list(run_ids), n=3, cutoff=0.6)
-    return f" (did you mean {' or '.join(repr(candidate) for candidate in close)}?)" if close else ""
+    chosen = resolve_runs(runs_dir, reference, records, latest_completed)
+    for record in chosen:
+        if record.status == "broken":
+            raise InputError(f"run {record.run_id} is broken ({record.reason}); it cannot be compared.")
+    return chosen
 
 
 def _groups(runs: list[Run], each: bool, short: dict[str, str]) -> list[Group]:

@@ -142,7 +142,7 @@ def test_board_bad_input_is_one_line_and_exit_2(tmp_path, runs_dir, monkeypatch)
     _one_line_error(cli("board", "--runs-dir", tmp_path / "a_file"), "is a file")
     _one_line_error(cli("board", "--runs-dir", runs_dir), "no runs in")
     _fake_run(runs_dir, "20261127-100000-tied_ae", "tied_ae")
-    _one_line_error(cli("board", "tied_aee", "--runs-dir", runs_dir), "no run 'tied_aee'")
+    _one_line_error(cli("board", "tied_aee", "--runs-dir", runs_dir), "no run or config 'tied_aee' in")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

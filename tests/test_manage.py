@@ -88,7 +88,7 @@ def test_show_a_real_run_as_text_and_json(tmp_path, mnist_dir, runs_dir):
 
 
 def test_show_of_an_unknown_run_is_one_line(three_runs):
-    assert "no run 'nothing'" in one_error_line(cli("show", "nothing", "--runs-dir", three_runs))
+    assert "no run or config 'nothing'" in one_error_line(cli("show", "nothing", "--runs-dir", three_runs))
     assert "ambiguous" in one_error_line(cli("show", "2026112", "--runs-dir", three_runs))
 
 
@@ -116,7 +116,7 @@ def test_tags_and_notes_are_kept_apart_from_the_record(three_runs):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("tag", "nothing", "x"), "no run 'nothing'"),
+        (("tag", "nothing", "x"), "no run or config 'nothing'"),
         (("tag", "20261121", "best", "--remove"), "has no tag 'best'"),
         (("tag", "20261121", "two words"), "tag 'two words'"),
         (("tag", "20261121", "ok", "_bad"), "tag '_bad'"),

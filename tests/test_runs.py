@@ -131,3 +131,37 @@ def test_records_round_trip_and_refuse_what_they_cannot_read():
     upgraded = SweepRecord.from_json(sweep)
     assert upgraded.resume_commands == ["scopelab sweep --resume s"] and upgraded.members[0].status == "completed"
     assert upgraded.to_json()["format_version"] == 2
+
+
+def test_runs_and_sweeps_are_resolved_with_one_wording(tmp_path):
+    from scopelab.errors import InputError
+    from scopelab.runs import RunDir, find_run, resolve_run, resolve_sweep
+
+    runs_dir = tmp_path / "runs"
+    for run_id, config_name in (("20261127-100000-tied_ae", "tied_ae"), ("20261127-110000-tied_ae", "tied_ae")):
+        (runs_dir / run_id).mkdir(parents=True)
+        RunDir(runs_dir / run_id).write_record(RunRecord(run_id, config_name, "autoencoder", "completed"))
+    for sweep_id in ("20261127-120000-a", "20261127-130000-b"):
+        (runs_dir / "sweeps" / sweep_id).mkdir(parents=True)
+        RunDir(runs_dir / "sweeps" / sweep_id).write_sweep(SweepRecord(sweep_id, "a", status="completed"))
+
+    def error(call, *args) -> str:
+        with pytest.raises(InputError) as raised:
+            call(*args)
+        return str(raised.value)
+
+    sweeps = runs_dir / "sweeps"
+    assert error(resolve_run, runs_dir, "2026") == (
+        f"run '2026' is ambiguous in {runs_dir}: 2 runs match: 20261127-110000-tied_ae, 20261127-100000-tied_ae."
+    )
+    assert error(resolve_sweep, runs_dir, "2026") == (
+        f"sweep '2026' is ambiguous in {sweeps}: 2 sweeps match: 20261127-130000-b, 20261127-120000-a."
+    )
+    assert error(resolve_run, runs_dir, "2099") == f"no run '2099' in {runs_dir}."
+    assert error(resolve_sweep, runs_dir, "2099") == f"no sweep '2099' in {sweeps}."
+    assert error(resolve_sweep, runs_dir, "../a").startswith("'../a' is not a sweep id (letters, digits")
+    # A command that also takes a config name says so, and suggests the close ones.
+    expected = f"no run or config 'tied_aee' in {runs_dir} (did you mean 'tied_ae'?)."
+    assert error(find_run, runs_dir, "tied_aee") == expected
+    assert find_run(runs_dir, "tied_ae").run_id == "20261127-110000-tied_ae"
+    assert resolve_sweep(runs_dir, "20261127-12").run_id == "20261127-120000-a"

@@ -1,14 +1,11 @@
 """The run directory format and its one owner: record types, atomic writes, reading back, finding runs."""
 
 from scopelab.runs.directory import (
-    RUN_ID_PATTERN,
     SWEEPS_DIR,
     TRASH_DIR,
     RunDir,
     check_runs_dir,
     create_run_dir,
-    resolve_run,
-    resolve_sweep,
     run_dirs,
     saved_states,
     sweep_dirs,
@@ -17,7 +14,6 @@ from scopelab.runs.directory import (
 from scopelab.runs.reading import (
     LIST_STATUSES,
     Run,
-    find_run,
     last_steps,
     read_run,
     read_runs,
@@ -37,11 +33,11 @@ from scopelab.runs.record import (
     is_number,
     utc_now,
 )
+from scopelab.runs.resolve import find_run, resolve_run, resolve_runs, resolve_sweep
 
 __all__ = [
     "FORMAT_VERSION",
     "LIST_STATUSES",
-    "RUN_ID_PATTERN",
     "RUN_STATUSES",
     "SEED_KEY",
     "SWEEPS_DIR",
@@ -63,6 +59,7 @@ __all__ = [
     "read_run",
     "read_runs",
     "resolve_run",
+    "resolve_runs",
     "resolve_sweep",
     "steps_reached",
     "run_dirs",

@@ -1,5 +1,5 @@
 """The run directory: create it (atomically, never two runs in one), write files atomically, read back,
-and find runs by id or prefix.
+and list the runs and sweeps in a runs directory (runs/resolve.py finds one by id or prefix).
 
 runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/
     config.yaml       the resolved config        metrics.csv  network, step, loss, accuracy
@@ -29,7 +29,6 @@ from scopelab.runs.record import Annotations, RunRecord, SweepRecord
 from scopelab.safe_read import METRICS_LIMIT, RECORD_LIMIT, read_json, read_text
 
 METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SWEEPS_DIR = "sweeps"  # runs/sweeps/ holds sweep records (scopelab.sweep), not runs
 TRASH_DIR = ".trash"
 SUMMARY_FILE = "summary.json"
@@ -159,26 +158,6 @@ def run_dirs(runs_dir: Path) -> list[RunDir]:
     ]
 
 
-def resolve_run(runs_dir: Path, reference: str) -> RunDir:
-    """A run by full id or unique prefix. Only plain names: never a path outside the runs directory."""
-    if not RUN_ID_PATTERN.match(reference):
-        raise InputError(f"'{reference}' is not a run id (letters, digits, '.', '_' and '-' only).")
-    if not runs_dir.is_dir():
-        run_dirs(runs_dir)  # a file in the way says so
-        raise InputError(f"{runs_dir}: no runs directory, so no run '{reference}'.")
-    exact = runs_dir / reference
-    if exact.is_dir() and reference != SWEEPS_DIR:
-        return RunDir(exact)
-    matches = [run for run in run_dirs(runs_dir) if run.run_id.startswith(reference)]
-    if not matches:
-        raise InputError(f"no run '{reference}' in {runs_dir}.")
-    if len(matches) > 1:
-        names = ", ".join(run.run_id for run in matches[:5])
-        names += f" and {len(matches) - 5} more" if len(matches) > 5 else ""
-        raise InputError(f"run '{reference}' is ambiguous in {runs_dir}: {len(matches)} runs match: {names}.")
-    return matches[0]
-
-
 def sweeps_dir(runs_dir: Path) -> Path:
     return runs_dir / SWEEPS_DIR
 
@@ -189,22 +168,6 @@ def sweep_dirs(runs_dir: Path) -> list[RunDir]:
     if not found.is_dir():
         return []
     return [RunDir(path) for path in sorted(found.iterdir(), reverse=True) if (path / SWEEP_FILE).is_file()]
-
-
-def resolve_sweep(runs_dir: Path, reference: str) -> RunDir:
-    """A sweep by full id or unique prefix, under <runs-dir>/sweeps/."""
-    if not RUN_ID_PATTERN.match(reference):
-        raise InputError(f"'{reference}' is not a sweep id (letters, digits, '.', '_' and '-' only).")
-    matches = [sweep for sweep in sweep_dirs(runs_dir) if sweep.run_id.startswith(reference)]
-    exact = [sweep for sweep in matches if sweep.run_id == reference]
-    if exact:
-        return exact[0]
-    if not matches:
-        raise InputError(f"no sweep '{reference}' in {sweeps_dir(runs_dir)}.")
-    if len(matches) > 1:
-        names = ", ".join(sweep.run_id for sweep in matches[:5])
-        raise InputError(f"sweep '{reference}' is ambiguous in {sweeps_dir(runs_dir)}: {names}.")
-    return matches[0]
 
 
 # Checkpoint state files (scopelab.checkpoints writes them; `list` reads the newest): listed here, with the

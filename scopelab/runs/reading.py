@@ -13,7 +13,7 @@ from typing import Any
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.ownership import is_owned
-from scopelab.runs.directory import RUN_ID_PATTERN, SUMMARY_FILE, RunDir, resolve_run, run_dirs, saved_states
+from scopelab.runs.directory import SUMMARY_FILE, RunDir, run_dirs, saved_states
 from scopelab.runs.record import RUN_STATUSES, SEED_KEY, Annotations, RecordError, RunRecord
 from scopelab.safe_read import CONFIG_LIMIT, METRICS_LIMIT, RECORD_LIMIT, UnsafeFile, load_yaml, read_json, read_text
 
@@ -87,16 +87,6 @@ def read_runs(runs_dir: Path) -> list[Run]:
     """Every run in the runs directory, newest first, broken ones included; their records without the
     variables (`read_run` one run for those)."""
     return [read_run(run_dir, variables=False) for run_dir in run_dirs(runs_dir)]
-
-
-def find_run(runs_dir: Path, reference: str) -> Run:
-    """A run by id, else by config name (its latest run), else by unique id prefix."""
-    exact = runs_dir / reference
-    if RUN_ID_PATTERN.match(reference) and not exact.is_dir():
-        latest = next((run for run in read_runs(runs_dir) if run.record and run.config_name == reference), None)
-        if latest:
-            return read_run(latest.directory)
-    return read_run(resolve_run(runs_dir, reference))
 
 
 def read_run(run_dir: RunDir, variables: bool = True) -> Run:
