@@ -4,8 +4,10 @@ TensorBoard names a run by its directory relative to the logdir, which would mak
 `<run-id>/tb`. So board serves a temporary directory of symlinks, `<run-id> -> <runs-dir>/<run-id>/tb`
 (the layout TensorBoard's own help recommends over `--logdir_spec`, which would also turn off its fast
 loader). With no run named, the links follow the runs directory while board runs, so a run started
-later appears too. TensorBoard runs in this process: `launch` serves from a daemon thread, and its
-data server (a child process) exits when this process does.
+later appears too. The view's root holds the HParams experiment board declares over its runs (the test
+metrics' words and directions, scopelab.board_hparams), listed as a run "." without data. TensorBoard
+runs in this process: `launch` serves from a daemon thread, and its data server (a child process) exits
+when this process does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from scopelab.board_hparams import ViewColumns
 from scopelab.errors import InputError
 from scopelab.runs import RunDir, read_runs, resolve_runs, run_dirs
 from scopelab.signals import StopRequest
@@ -50,6 +53,8 @@ def serve(request: BoardRequest, echo: Callable[[str], None]) -> None:
     _without_tensorflow()
     with tempfile.TemporaryDirectory(prefix="scopelab-board-") as view, StopRequest() as stop:
         _link(Path(view), runs)
+        columns = ViewColumns(Path(view))
+        columns.update(runs)
         tensorboard = program.TensorBoard()
         tensorboard.configure(
             argv=[None, "--logdir", view, "--host", request.host, "--port", str(request.port)]
@@ -64,7 +69,9 @@ def serve(request: BoardRequest, echo: Callable[[str], None]) -> None:
         echo(f"TensorBoard on {count} at {url} (HParams: {url}#hparams); Ctrl-C stops it.")
         while not stop.event.wait(FOLLOW_SECONDS):
             if not request.references:
-                _link(Path(view), run_dirs(request.runs_dir))
+                runs = run_dirs(request.runs_dir)
+                _link(Path(view), runs)
+            columns.update(runs)  # runs still training add columns
     echo("TensorBoard stopped.")
 
 
@@ -108,10 +115,11 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _link(view: Path, runs: list[RunDir]) -> None:
-    """Make the view hold exactly one link per run, `<run-id> -> <run>/tb`, absolute: the view lives elsewhere."""
+    """Make the view hold exactly one link per run, `<run-id> -> <run>/tb`, absolute: the view lives elsewhere.
+    The view's own files (ViewColumns' experiment) stay."""
     wanted = {run.run_id: run.tb_dir.resolve() for run in runs}
     for entry in view.iterdir():
-        if entry.name not in wanted:
+        if entry.is_symlink() and entry.name not in wanted:
             entry.unlink()
     for run_id, target in wanted.items():
         link = view / run_id

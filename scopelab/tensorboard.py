@@ -14,6 +14,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from scopelab.board_hparams import test_tag
 from scopelab.config import Config, config_to_dict
 from scopelab.dotted import flatten
 
@@ -52,8 +53,9 @@ class Board:
         self._writer.flush()  # rows are rare (every log_every steps): let TensorBoard show them at once
 
     def add_test(self, metrics: dict[str, float], step: int) -> None:
-        """The final test metrics, as `test/<name>`: the HParams table shows their last values as metrics."""
-        values = [tf1.Summary.Value(tag=f"test/{name}", simple_value=value) for name, value in metrics.items()]
+        """The final test metrics, as `test/<name>`: the HParams table shows their last values as metrics (named
+        by their declaration under `scopelab board`, see scopelab.board_hparams)."""
+        values = [tf1.Summary.Value(tag=test_tag(name), simple_value=value) for name, value in metrics.items()]
         self._writer.add_summary(tf1.Summary(value=values), step)
 
     def close(self, status: str) -> None:
