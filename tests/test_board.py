@@ -15,11 +15,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import tensorflow as tf
-from tensorboard.plugins.hparams import api_pb2, metadata
+from tensorboard.plugins.hparams import api_pb2, backend_context, metadata
 
+from scopelab import board_hparams
 from scopelab import tensorboard as board_events
 from scopelab.board import chosen_runs
 from scopelab.config import load_config
@@ -125,6 +127,107 @@ def _fake_run(runs_dir: Path, run_id: str, config_name: str) -> None:
     run.write_record(RunRecord(run_id, config_name, "autoencoder", "completed"))
 
 
+def _written_run(runs_dir: Path, run_id: str, experiment: str, hparams: dict | None, test: dict) -> RunDir:
+    """A run's record and tb/ as the runner writes them (hparams None: a run from before HParams)."""
+    run = RunDir(runs_dir / run_id)
+    run.tb_dir.mkdir(parents=True)
+    run.write_record(RunRecord(run_id, run_id, experiment, "completed"))
+    # hparams None: as a run written without the tensorboard package, graph and scalars only.
+    plugin = board_events._hparams_plugin if hparams is not None else lambda: None
+    with mock.patch.object(board_events, "_hparams_plugin", plugin):
+        board = board_events.Board(run.tb_dir, _tiny_graph(), run_id, hparams or {})
+    network = "autoencoder" if experiment == "autoencoder" else "net1"
+    board.add_row({"network": network, "step": 0, "loss": 0.5, "accuracy": 0.25 if network == "net1" else None})
+    board.add_test(test, 10)
+    board.close("completed")
+    return run
+
+
+def _mixed_runs(runs_dir: Path) -> list[RunDir]:
+    return [
+        _written_run(runs_dir, "a-tied", "autoencoder", {"experiment": "autoencoder", "model.tied": True,
+                                                         "train.batch_size": 32}, {"test_loss": 0.5}),
+        _written_run(runs_dir, "b-untied", "autoencoder", {"experiment": "autoencoder", "model.tied": False,
+                                                           "train.batch_size": 32}, {"test_loss": 0.6}),
+        _written_run(runs_dir, "c-mlp", "mlp_pair", {"experiment": "mlp_pair", "sharing": "shared",
+                                                     "train.batch_size": 20}, {"acc_net1": 0.9, "acc_net2": 0.8}),
+        _written_run(runs_dir, "d-old", "autoencoder", None, {"test_loss": 0.7, "old_metric": 1.0}),
+        _written_run(runs_dir, "e-future", "gan", {"experiment": "gan"}, {"fid": 30.0}),
+    ]
+
+
+def _hparams_shown(infos) -> dict:
+    """What the dashboard takes from each HParamInfo; the plugin's inference lists a domain in set order."""
+    return {
+        info.name: (info.type, info.domain_interval.SerializeToString(), info.differs,
+                    sorted(str(value) for value in info.domain_discrete.values))
+        for info in infos
+    }
+
+
+def test_board_declares_the_columns_tensorboard_infers_with_the_test_metrics_declared(runs_dir):
+    runs = _mixed_runs(runs_dir)
+    experiment = board_hparams.experiment_of(runs)
+    # The hparams are those TensorBoard's own inference finds in the same sessions: names, types, domains, differs.
+    sessions = {run.run_id: _tb_events(run.tb_dir)[0] for run in runs}
+    inferred = backend_context.Context(None)._compute_hparam_infos(sessions)
+    assert _hparams_shown(experiment.hparam_infos) == _hparams_shown(inferred)
+    shown = _hparams_shown(inferred)
+    assert shown["model.tied"][2] and not shown["sharing"][2]  # differs
+    # Every scalar of a run with a session, as TensorBoard infers them; the declared test metrics first, with
+    # the declaration's words, including acc_averaged that the mlp run did not write; the unknown family's
+    # metric by its tag only, and nothing of the run without a session (old_metric).
+    metrics = [(info.name.tag, info.display_name, info.description) for info in experiment.metric_infos]
+    assert metrics == [
+        ("test/acc_averaged", "averaged test accuracy", "averaged test accuracy (higher is better)"),
+        ("test/acc_net1", "test accuracy of net 1", "test accuracy of net 1 (higher is better)"),
+        ("test/acc_net2", "test accuracy of net 2", "test accuracy of net 2 (higher is better)"),
+        ("test/test_loss", "test loss", "test loss (lower is better)"),
+        ("autoencoder/loss", "", ""), ("net1/accuracy", "", ""), ("net1/loss", "", ""), ("test/fid", "", ""),
+    ]
+
+
+def _view_experiment(view: Path) -> tuple[list[Path], object]:
+    files = sorted(view.glob("events.out.tfevents.*"))
+    (content,) = [content for file in files for content in _tb_events_file(file)]
+    return files, metadata.parse_experiment_plugin_data(content)
+
+
+def _tb_events_file(file: Path) -> list[bytes]:
+    return [
+        value.metadata.plugin_data.content
+        for event in tf1.train.summary_iterator(str(file))
+        for value in event.summary.value
+        if value.tag == metadata.EXPERIMENT_TAG
+    ]
+
+
+def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir):
+    view = tmp_path / "view"
+    view.mkdir()
+    columns = board_hparams.ViewColumns(view)
+    old = _written_run(runs_dir, "a-old", "autoencoder", None, {"test_loss": 0.7})
+    columns.update([old])
+    assert not list(view.iterdir())  # no session anywhere: nothing declared, TensorBoard shows no HParams
+    tied = _written_run(runs_dir, "b-tied", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
+    columns.update([old, tied])
+    first, experiment = _view_experiment(view)
+    assert [info.name.tag for info in experiment.metric_infos] == ["test/test_loss", "autoencoder/loss"]
+    untied = _written_run(runs_dir, "c-untied", "autoencoder", {"model.tied": False}, {"test_loss": 0.6})
+    columns.update([old, tied, untied])  # new hparam values: model.tied differs now
+    second, experiment = _view_experiment(view)
+    assert second != first and [info.differs for info in experiment.hparam_infos] == [True]
+    with tf.Graph().as_default():  # a resumed run's new event file: more rows of the same tags
+        writer = tf1.summary.FileWriter(str(untied.tb_dir), filename_suffix=".resumed")
+        writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag="autoencoder/loss", simple_value=0.4)]), 20)
+        writer.close()
+    columns.update([old, tied, untied])
+    assert _view_experiment(view)[0] == second
+    mlp = _written_run(runs_dir, "d-mlp", "mlp_pair", {"model.tied": False}, {"acc_net1": 0.9})
+    columns.update([tied, mlp])
+    assert "test/acc_averaged" in [info.name.tag for info in _view_experiment(view)[1].metric_infos]
+
+
 def test_board_picks_runs_by_id_prefix_or_config_name(runs_dir):
     _fake_run(runs_dir, "20261127-100000-tied_ae", "tied_ae")
     _fake_run(runs_dir, "20261127-110000-tied_ae", "tied_ae")
@@ -198,6 +301,15 @@ def _read_url(board: subprocess.Popen, timeout: float) -> str:
     pytest.fail(f"scopelab board printed no URL: {board.stderr.read()}")
 
 
+def _experiment(url: str) -> dict:
+    """The HParams experiment as the dashboard asks for it."""
+    request = urllib.request.Request(
+        url + "data/plugin/hparams/experiment", data=json.dumps({"experimentName": ""}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+
 def _group_alive(group: int) -> list[str]:
     """The processes of a process group that are still running (zombies, awaiting their reaper, excepted)."""
     alive = []
@@ -211,17 +323,23 @@ def _group_alive(group: int) -> list[str]:
     return alive
 
 
-def test_board_shows_tied_and_untied_in_hparams_and_scalars(tmp_path, mnist_dir, runs_dir, monkeypatch):
+def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_and_in_scalars(
+    tmp_path, mnist_dir, runs_dir, monkeypatch
+):
     sync_playwright, executable, BrowserError = _chromium()
 
-    def run(name: str, tied: bool) -> Path:
-        config = write_config(tmp_path / f"{name}.yaml", tiny_autoencoder(mnist_dir, model={"tied": tied}))
-        result = cli("run", config, "--runs-dir", runs_dir, "--quiet")
+    def run(name: str, config: dict) -> Path:
+        result = cli("run", write_config(tmp_path / f"{name}.yaml", config), "--runs-dir", runs_dir, "--quiet")
         return Path(result.stdout.splitlines()[-1].removeprefix("run directory: "))
 
-    runs = {"tied_ae": run("tied_ae", True), "untied_ae": run("untied_ae", False)}
+    runs = {
+        "tied_ae": run("tied_ae", tiny_autoencoder(mnist_dir, model={"tied": True})),
+        "untied_ae": run("untied_ae", tiny_autoencoder(mnist_dir, model={"tied": False})),
+        "mlp_ind": run("mlp_ind", tiny_mlp_pair(mnist_dir)),
+    }
     monkeypatch.setattr(board_events, "_hparams_plugin", lambda: None)
-    runs["old_ae"] = run("old_ae", False)  # as a run written before HParams existed: graph and scalars only
+    # As a run written before HParams existed: graph and scalars only.
+    runs["old_ae"] = run("old_ae", tiny_autoencoder(mnist_dir, model={"tied": False}))
     ids = {name: run.name for name, run in runs.items()}
 
     board = subprocess.Popen(
@@ -232,6 +350,9 @@ def test_board_shows_tied_and_untied_in_hparams_and_scalars(tmp_path, mnist_dir,
         url = _read_url(board, timeout=120)
         graphs = json.loads(urllib.request.urlopen(url + "data/plugin/graphs/info", timeout=30).read())
         assert all(graphs[run_id]["run_graph"] for run_id in ids.values())  # the old run's graph too
+        descriptions = {info["name"]["tag"]: info["description"] for info in _experiment(url)["metricInfos"]}
+        assert descriptions["test/test_loss"] == "test loss (lower is better)"
+        assert descriptions["test/acc_averaged"] == "averaged test accuracy (higher is better)"
         with sync_playwright() as playwright:
             try:
                 browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
@@ -240,17 +361,29 @@ def test_board_shows_tied_and_untied_in_hparams_and_scalars(tmp_path, mnist_dir,
             page = browser.new_page(viewport={"width": 1800, "height": 600})
             page.goto(url + "#hparams")
             table = page.locator("tf-hparams-table-view vaadin-grid")
-            for run_id in (ids["tied_ae"], ids["untied_ae"]):
+            for run_id in (ids["tied_ae"], ids["untied_ae"], ids["mlp_ind"]):
                 table.locator("vaadin-grid-cell-content", has_text=run_id).wait_for(timeout=90_000)
             shown = table.evaluate(ROWS_JS)
             page.screenshot(path=str(tmp_path / "hparams.png"))
             rows = {cells[0]: dict(zip(shown["header"], cells)) for cells in shown["rows"]}
-            assert set(rows) == {ids["tied_ae"], ids["untied_ae"]}  # the old run has no HParams row
+            assert set(rows) == {ids["tied_ae"], ids["untied_ae"], ids["mlp_ind"]}  # the old run has no row
+            # The dashboard shows five hparams, those that differ first, as when TensorBoard infers the columns itself
+            # (that board declares the very hparams TensorBoard would infer is checked without a browser).
+            assert shown["header"][2:6] == ["experiment", "model.tied", "name", "train.batch_size"]
+            # The declared test metrics come first, by their words; the training scalars follow by their tags.
+            assert shown["header"][7:] == [
+                "averaged test accuracy", "test accuracy of net 1", "test accuracy of net 2", "test loss",
+                "autoencoder/loss",
+            ]
             for name, tied in (("tied_ae", "true"), ("untied_ae", "false")):
                 row = rows[ids[name]]
-                assert row["model.tied"] == tied
+                assert row["model.tied"] == tied and row["experiment"] == "autoencoder"
                 expected = summary_of(runs[name])["metrics"]["test_loss"]
-                assert float(row["test/test_loss"]) == pytest.approx(expected, abs=1e-4)
+                assert float(row["test loss"]) == pytest.approx(expected, abs=1e-4)
+                assert row["averaged test accuracy"] == ""
+            mlp = rows[ids["mlp_ind"]]
+            expected = summary_of(runs["mlp_ind"])["metrics"]["acc_net2"]
+            assert mlp["experiment"] == "mlp_pair" and float(mlp["test accuracy of net 2"]) == pytest.approx(expected)
             page.goto(url + "#scalars")
             selector = page.locator("tf-scalar-dashboard tf-runs-selector")
             for run_id in ids.values():
