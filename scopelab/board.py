@@ -5,7 +5,7 @@ TensorBoard names a run by its directory relative to the logdir, which would mak
 (the layout TensorBoard's own help recommends over `--logdir_spec`, which would also turn off its fast
 loader). With no run named, the links follow the runs directory while board runs, so a run started
 later appears too. The view's root holds the HParams experiment board declares over its runs (the test
-metrics' words and directions, scopelab.board_hparams), listed as a run "." without data. TensorBoard
+metrics' words and directions, scopelab.hparams), listed as a run "." without data. TensorBoard
 runs in this process: `launch` serves from a daemon thread, and its data server (a child process) exits
 when this process does.
 """
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scopelab.board_hparams import ViewColumns
 from scopelab.errors import InputError
+from scopelab.hparams import ViewColumns
 from scopelab.runs import RunDir, read_runs, resolve_runs, run_dirs
 from scopelab.signals import StopRequest
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from scopelab.board_hparams import test_tag
 from scopelab.config import Config, config_to_dict
 from scopelab.dotted import flatten
+from scopelab.hparams import test_tag
 
 tf1 = tf.compat.v1
 # Only the statuses a run keeps for good end its HParams session. TensorBoard keeps the first summary
@@ -54,7 +54,7 @@ class Board:
 
     def add_test(self, metrics: dict[str, float], step: int) -> None:
         """The final test metrics, as `test/<name>`: the HParams table shows their last values as metrics (named
-        by their declaration under `scopelab board`, see scopelab.board_hparams)."""
+        by their declaration under `scopelab board`, see scopelab.hparams)."""
         values = [tf1.Summary.Value(tag=test_tag(name), simple_value=value) for name, value in metrics.items()]
         self._writer.add_summary(tf1.Summary(value=values), step)
 

@@ -21,10 +21,10 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import api_pb2, backend_context, metadata
 
-from scopelab import board_hparams
 from scopelab import tensorboard as board_events
 from scopelab.board import chosen_runs
 from scopelab.config import load_config
+from scopelab.hparams import ViewColumns, experiment_of
 from scopelab.runs import RunDir, RunRecord
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
@@ -167,7 +167,7 @@ def _hparams_shown(infos) -> dict:
 
 def test_board_declares_the_columns_tensorboard_infers_with_the_test_metrics_declared(runs_dir):
     runs = _mixed_runs(runs_dir)
-    experiment = board_hparams.experiment_of(runs)
+    experiment = experiment_of(runs)
     # The hparams are those TensorBoard's own inference finds in the same sessions: names, types, domains, differs.
     sessions = {run.run_id: _tb_events(run.tb_dir)[0] for run in runs}
     inferred = backend_context.Context(None)._compute_hparam_infos(sessions)
@@ -205,7 +205,7 @@ def _tb_events_file(file: Path) -> list[bytes]:
 def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir):
     view = tmp_path / "view"
     view.mkdir()
-    columns = board_hparams.ViewColumns(view)
+    columns = ViewColumns(view)
     old = _written_run(runs_dir, "a-old", "autoencoder", None, {"test_loss": 0.7})
     columns.update([old])
     assert not list(view.iterdir())  # no session anywhere: nothing declared, TensorBoard shows no HParams

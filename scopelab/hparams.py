@@ -1,5 +1,6 @@
-"""The HParams experiment `scopelab board` declares over its view: every column TensorBoard would infer
-from the runs' own events, with each test metric named and directed by its experiment's declaration.
+"""TensorBoard's HParams beyond a run's own session (scopelab.tensorboard): a test metric's scalar tag, and
+the experiment `scopelab board` declares over its view: every column TensorBoard would infer from the runs'
+own events, with each test metric named and directed by its experiment's declaration.
 
 Why one experiment, at the view root, written by board (and not one per run, written by the runner):
 TensorBoard's hparams plugin (backend_context.Context.experiment_from_metadata) takes the first
