@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from scopelab.config import config_to_dict, load_config
-from scopelab.listing import ListRequest, list_report
+from scopelab.report.listing import ListRequest, list_report
 from scopelab.runs import Annotations, Provenance, RunDir, RunRecord, Variable
 
 ROOT = Path(__file__).resolve().parents[1]

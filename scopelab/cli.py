@@ -308,7 +308,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
       scopelab list --runs --sort test_loss --top 3
       scopelab list --sweeps
     """
-    from scopelab.listing import ListRequest, list_report, sweeps_report
+    from scopelab.report.listing import ListRequest, list_report, sweeps_report
 
     if only_sweeps:
         click.echo(sweeps_report(runs_dir, fmt))
@@ -335,7 +335,7 @@ def show(run: str, runs_dir: Path, fmt: str) -> None:
       scopelab show tied_ae
       scopelab show 20261127-101500 --format json
     """
-    from scopelab.show import show_report
+    from scopelab.report.show import show_report
 
     click.echo(show_report(runs_dir, run, fmt))
 
@@ -482,7 +482,7 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
       scopelab compare untied_ae tied_ae --format markdown
       scopelab compare 20261127-101500 20261127-102000 --plot losses.png
     """
-    from scopelab.compare import CompareRequest, compare_report
+    from scopelab.report.compare import CompareRequest, compare_report
 
     request = CompareRequest(references, runs_dir, fmt, plot, each)
     click.echo(compare_report(request, warn=lambda line: click.echo(line, err=True)))

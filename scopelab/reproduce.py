@@ -22,7 +22,7 @@ QUICK_DIVISOR = 20  # --quick: this fraction of every network's steps (and of th
 
 def reproduce(request: ReproduceRequest, echo: Callable[[str], None]) -> str:
     """Run what is missing, then the article's tables and verdicts in the requested format."""
-    from scopelab.article import load_figures, render
+    from scopelab.report.article import load_figures, render
 
     figures = load_figures()
     targets = plan(request)

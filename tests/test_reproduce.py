@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from scopelab import reproduce
-from scopelab.article import FIGURES_FILE
 from scopelab.config import dump_config, load_config
 from scopelab.config_source import builtin_path
+from scopelab.report.article import FIGURES_FILE
 from scopelab.runs import RunDir, RunRecord
 
 from conftest import cli
@@ -142,7 +142,7 @@ def test_reproduce_with_seeds_gives_mean_std_and_the_95_interval(runs_dir):
 
 def test_article_figure_outside_the_interval_says_no():
     # Measured 0.20 ± 0.001 over 3 runs; the article's 0.147831 is far outside mean ± t(0.975, 2)·sd·sqrt(4/3).
-    from scopelab.article import Cell
+    from scopelab.report.article import Cell
     from scopelab.report.stats import describe
 
     far = Cell("test", "tied_ae", 0.147831, describe([0.199, 0.2, 0.201]), 6)

@@ -15,10 +15,10 @@ from typing import Any
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.experiments import ensemble_of, metric_of
-from scopelab.listing import short_ids
 from scopelab.metrics import DEFAULT_DECIMALS, Ensemble, Metric
 from scopelab.report import MISSING, fixed
 from scopelab.report.comparison import Comparison, Group, Row, network_title
+from scopelab.report.listing import short_ids
 from scopelab.report.stats import Difference, Stat, describe, mean_interval, welch_difference
 from scopelab.report.tables import Table, to_csv, to_markdown, to_text
 from scopelab.runs import SEED_KEY, Run, read_runs, resolve_runs

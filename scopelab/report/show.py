@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from scopelab.experiments import metric_of
-from scopelab.listing import duration, overrides_text
 from scopelab.report import fixed
+from scopelab.report.listing import duration, overrides_text
 from scopelab.report.tables import Table, to_text
 from scopelab.runs import Run, find_run, last_steps
 

@@ -25,7 +25,7 @@ from scopelab.report.tables import Table, to_markdown, to_text
 if TYPE_CHECKING:
     from scopelab.reproduce_request import ReproduceRequest, Target
 
-FIGURES_FILE = Path(__file__).with_name("article_figures.yaml")
+FIGURES_FILE = Path(__file__).parent.parent / "article_figures.yaml"  # package data beside the configs
 
 
 def load_figures() -> dict:
