@@ -1,5 +1,5 @@
 """`scopelab reproduce`: the article's four experiments, each run once per seed (or found already run), then
-set beside the article's own figures (scopelab.article renders that).
+set beside the article's own figures (scopelab.report.article renders that).
 
 With `--jobs 1` and the local executor every run trains in this one process, so TensorFlow is imported
 once for the whole reproduction; otherwise each config's seeds run as a sweep (scopelab.sweep).

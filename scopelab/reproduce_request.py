@@ -1,5 +1,5 @@
 """What `scopelab reproduce` is asked for and what it plans: the request, and one target per article config
-and seed. A module of its own so that the planner (scopelab.reproduce) and the renderer (scopelab.article)
+and seed. A module of its own so that the planner (scopelab.reproduce) and the renderer (scopelab.report.article)
 share these types without importing each other."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 from scopelab.errors import InputError
 from scopelab.experiments import declared_names, headline_of, metric_of
 from scopelab.ownership import is_owned
-from scopelab.report import fixed
+from scopelab.report import fixed, yaml_scalar
 from scopelab.report.tables import Table, to_csv, to_text
 from scopelab.runs import (
     TRASH_DIR,
@@ -319,13 +319,7 @@ def _run_cells(row: dict) -> list[str]:
 
 def overrides_text(overrides: dict) -> str:
     """train.learning_rate=0.1 train.seed=2, as --set would take them."""
-    return " ".join(f"{key}={_yaml_scalar(value)}" for key, value in overrides.items())
-
-
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
+    return " ".join(f"{key}={yaml_scalar(value)}" for key, value in overrides.items())
 
 
 def _clip(text: str, width: int) -> str:
