@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +15,6 @@ import click
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
-from scopelab.signals import stop_at_once
 
 F = TypeVar("F", bound=Callable[..., Any])  # a command's function
 Option = Callable[[F], F]  # what click.option returns: a decorator that adds one option
@@ -171,6 +168,10 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     """Without importing TensorFlow: its version comes from the installed package's metadata."""
     if not value or ctx.resilient_parsing:
         return
+    # Here, not at the top: importing importlib.metadata took about a third of `scopelab --help`'s start-up.
+    import platform
+    from importlib import metadata
+
     from scopelab import __version__
 
     tensorflow = "not installed"
@@ -233,6 +234,8 @@ def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: 
       scopelab run mlp_shared --dry-run
       scopelab run tied_ae --seeds 5 --jobs 2
     """
+    from scopelab.signals import stop_at_once  # here: --help and list need no signal handling
+
     with stop_at_once():  # the trainer (or a sweep) takes over the stop signals once it runs
         _run(config, overrides, runs_dir, device, resume, restart, threads, quiet, dry_run, seeds, jobs)
 
@@ -564,6 +567,8 @@ def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, override
       scopelab sweep --resume 20261127-101500-tied_ae
       scopelab sweep mlp_shared --seeds 5 --executor ray --address 10.0.0.5:6379
     """
+    from scopelab.signals import stop_at_once
+
     with stop_at_once():  # until the sweep's own handler takes over
         from scopelab.config_source import resolve_config
         from scopelab.sweep import SweepRequest, run_sweep

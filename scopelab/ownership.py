@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import socket
 import stat
 import time
 from pathlib import Path
@@ -51,6 +50,8 @@ class Ownership:
             raise
         self._fd = fd
         # Who holds it, for the message a second owner gets (information only: the lock is the truth).
+        import socket  # here: `list` imports this module to test liveness and needs no socket for that
+
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         return self

@@ -17,8 +17,6 @@ import io
 import json
 import os
 import re
-import secrets
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +124,8 @@ def check_runs_dir(runs_dir: Path) -> None:
     except OSError as error:
         raise InputError(f"{runs_dir}: cannot create the runs directory ({error.strerror}).") from None
     # Try it: os.access says yes to root everywhere, even in /proc, where no directory can be made.
+    import tempfile  # here and secrets below: only starting a run needs them, and `list` starts faster without
+
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=runs_dir))
     except OSError as error:
@@ -142,6 +142,8 @@ def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
             (runs_dir / candidate).mkdir()
             return RunDir(runs_dir / candidate)
         except FileExistsError:
+            import secrets
+
             candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
 
 
