@@ -16,7 +16,7 @@ from scopelab.config_source import resolve_config, source_label
 from scopelab.errors import InputError
 from scopelab.experiments.uses import Use, VariableUses
 from scopelab.report.tables import Table, to_text
-from scopelab.runs import resolve_run
+from scopelab.runs import RunDir, resolve_run
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def load_target(target: str, overrides: tuple[str, ...], runs_dir: Path) -> tupl
     except InputError as error:
         raise InputError(f"'{target}' is neither a config (file, ./configs/{target}.yaml or built-in) "
                          f"nor a run: {error}") from None
-    config_file = run_path / "config.yaml"
+    config_file = RunDir(run_path).config_file
     if not config_file.is_file():
         raise InputError(f"{run_path}: no config.yaml, so this is not a run directory to inspect.")
     return load_config(config_file, overrides), str(config_file)

@@ -87,7 +87,7 @@ def _completed_runs(runs_dir: Path) -> dict[str, list[tuple[RunDir, dict]]]:
         if status != "completed":
             continue
         try:
-            plain = config_to_dict(load_config(run.path / "config.yaml"))
+            plain = config_to_dict(load_config(run.config_file))
         except InputError as error:
             raise InputError(f"run {run.run_id}: its config.yaml cannot be read back ({error}); remove it, "
                              "or pass --rerun.") from None

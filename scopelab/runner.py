@@ -27,7 +27,7 @@ from scopelab.failures import full_text, one_line
 from scopelab.footprint import check_fits_in_memory
 from scopelab.ownership import Ownership
 from scopelab.quiet_tf import import_tensorflow
-from scopelab.runs import RunDir, RunRecord, Variable, check_runs_dir, create_run_dir, resolve_run, utc_now
+from scopelab.runs import CONFIG_FILE, RunDir, RunRecord, Variable, check_runs_dir, create_run_dir, resolve_run, utc_now
 from scopelab.signals import signals_deferred
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def _record_start(
         if new:
             run_dir = create_run_dir(request.runs_dir, config.name)
             held.enter_context(Ownership(run_dir.path, f"run {run_dir.run_id}"))
-            run_dir.write_text("config.yaml", dump_config(config))
+            run_dir.write_text(CONFIG_FILE, dump_config(config))
         else:
             checkpoints.remove_temporaries(run_dir)
         if new or request.restart:
@@ -220,8 +220,8 @@ def _start_over(run_dir: RunDir) -> None:
     """--restart: everything training made goes; config.yaml stays, and the run starts from step 0."""
     for name in ("ckpt", "tb"):
         shutil.rmtree(run_dir.path / name, ignore_errors=True)
-    for name in ("metrics.csv", "log.txt"):
-        (run_dir.path / name).unlink(missing_ok=True)
+    for path in (run_dir.metrics_file, run_dir.log_file):
+        path.unlink(missing_ok=True)
 
 
 def _finish(run_dir: RunDir, record: RunRecord, started: float, status: str, error: str | None = None) -> str:
@@ -243,7 +243,7 @@ def _finish(run_dir: RunDir, record: RunRecord, started: float, status: str, err
 def _append_log(run_dir: RunDir, text: str) -> None:
     """The whole error, traceback and all, at the end of log.txt (best effort: the disk may be full)."""
     def append() -> None:
-        with open(run_dir.path / "log.txt", "a", encoding="utf-8") as handle:
+        with open(run_dir.log_file, "a", encoding="utf-8") as handle:
             handle.write(text)
 
     _quietly(append)
@@ -270,7 +270,7 @@ def _resumable_config(run_dir: RunDir) -> Config:
         ) from None
     if record.status not in RESUMABLE:  # "running" is resumable: we hold its lock, so its process is gone
         raise InputError(f"run {run_dir.run_id} is {record.status}; only an interrupted or failed run can be resumed.")
-    return load_config(run_dir.path / "config.yaml")
+    return load_config(run_dir.config_file)
 
 
 def _choose_device(tf, device: str) -> bool:

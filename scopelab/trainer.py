@@ -20,7 +20,7 @@ from scopelab.data import Split
 from scopelab.errors import Interrupted, RunFailed
 from scopelab.experiments import metric_of
 from scopelab.metrics import Metric
-from scopelab.runs import RunDir
+from scopelab.runs import LOG_FILE, RunDir
 from scopelab.signals import StopRequest
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class _Loop:
     def emit(self, text: str) -> None:
         """Print a table line and keep log.txt in step with it (lines are rare: every log_every steps)."""
         self.state.lines.append(text)
-        self.run_dir.write_text("log.txt", "\n".join(self.state.lines) + "\n")
+        self.run_dir.write_text(LOG_FILE, "\n".join(self.state.lines) + "\n")
         self.on_line(text)
 
     def save(self) -> None:

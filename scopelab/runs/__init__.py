@@ -1,6 +1,9 @@
 """The run directory format and its one owner: record types, atomic writes, reading back, finding runs."""
 
 from scopelab.runs.directory import (
+    CONFIG_FILE,
+    LOG_FILE,
+    METRICS_FILE,
     SWEEPS_DIR,
     TRASH_DIR,
     RunDir,
@@ -36,8 +39,11 @@ from scopelab.runs.record import (
 from scopelab.runs.resolve import find_run, resolve_run, resolve_runs, resolve_sweep
 
 __all__ = [
+    "CONFIG_FILE",
     "FORMAT_VERSION",
+    "LOG_FILE",
     "LIST_STATUSES",
+    "METRICS_FILE",
     "RUN_STATUSES",
     "SEED_KEY",
     "SWEEPS_DIR",

@@ -30,6 +30,9 @@ METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
 SWEEPS_DIR = "sweeps"  # runs/sweeps/ holds sweep records (scopelab.sweep), not runs
 TRASH_DIR = ".trash"
 SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.csv"
+LOG_FILE = "log.txt"
 ANNOTATIONS_FILE = "annotations.json"
 SWEEP_FILE = "sweep.json"
 
@@ -50,6 +53,18 @@ class RunDir:
     def tb_dir(self) -> Path:
         return self.path / "tb"
 
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / LOG_FILE
+
     def write_text(self, name: str, text: str) -> None:
         """Write to a temporary name, then rename: a killed run never leaves a half-written file."""
         target = self.path / name
@@ -69,7 +84,7 @@ class RunDir:
         writer.writeheader()
         for row in rows:
             writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in METRIC_COLUMNS})
-        self.write_text("metrics.csv", buffer.getvalue())
+        self.write_text(METRICS_FILE, buffer.getvalue())
 
     def read_record(self, variables: bool = True) -> RunRecord:
         """summary.json; OSError when unreadable, ValueError (RecordError) when not a record."""
@@ -105,7 +120,7 @@ class RunDir:
         pass for an extra repeat in compare's statistics)."""
         rows = []
         last: dict[str, int] = {}
-        for row in csv.DictReader(io.StringIO(read_text(self.path / "metrics.csv", METRICS_LIMIT), newline="")):
+        for row in csv.DictReader(io.StringIO(read_text(self.metrics_file, METRICS_LIMIT), newline="")):
             network, step = row["network"], int(row["step"])
             if step <= last.get(network, -1):
                 raise ValueError(f"step {step} of {network} comes after step {last[network]}")

@@ -79,7 +79,7 @@ class Run:
     def config(self) -> dict:
         """The resolved config.yaml as flat dotted keys (read once, only by compare)."""
         if self._config is None:
-            self._config = flatten(_read_yaml(self.directory.path / "config.yaml", self.run_id))
+            self._config = flatten(_read_yaml(self.directory.config_file, self.run_id))
         return self._config
 
 
@@ -117,7 +117,7 @@ def last_steps(run_dir: RunDir) -> dict[str, int] | None:
     csv module: the file is ours, its fields never quoted, and this runs once per run in `list`."""
     steps: dict[str, int] = {}
     try:
-        lines = read_text(run_dir.path / "metrics.csv", METRICS_LIMIT).splitlines()
+        lines = read_text(run_dir.metrics_file, METRICS_LIMIT).splitlines()
         for line in lines[1:]:
             network, step = line.split(",", 2)[:2]
             steps[network] = max(steps.get(network, 0), int(step))

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def member_task(sweep: Sweep, member: SweepMember, request: SweepRequest) -> dict:
     """What a worker needs to run a member."""
-    config = (sweep.directory.path / "config.yaml").resolve()
+    config = sweep.directory.config_file.resolve()
     runs_dir = request.runs_dir.resolve()
     # A run stopped part way continues from its checkpoint; one that diverged or never started runs anew.
     resume = member.run_id if member.run_id and member.status in RESUMABLE else None

@@ -16,7 +16,7 @@ from scopelab.errors import InputError
 from scopelab.footprint import check_fits_in_memory
 from scopelab.ownership import Ownership
 from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
-from scopelab.runs.directory import SWEEP_FILE, RunDir
+from scopelab.runs.directory import CONFIG_FILE, SWEEP_FILE, RunDir
 from scopelab.signals import signals_deferred
 from scopelab.sweep.grid import parse_grid, parse_seeds
 
@@ -77,7 +77,7 @@ def _make_sweep(request: SweepRequest, held: ExitStack, base: Config, grid: dict
                 members: list[SweepMember]) -> Sweep:
     directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
     held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
-    directory.write_text("config.yaml", dump_config(base))
+    directory.write_text(CONFIG_FILE, dump_config(base))
     record = SweepRecord(
         sweep_id=directory.run_id,
         config_name=base.name,
