@@ -1,6 +1,7 @@
 """The training loop: runs each phase's steps, logs when due, checkpoints, resumes, stops on NaN and
-on SIGINT/SIGTERM. It knows nothing about which experiment it runs, nor how it is built: the
-experiment's engine (a tf1 Session, or tf2 eager functions) runs the steps and saves the variables."""
+on SIGINT/SIGTERM. It knows nothing about how the experiment is built: the experiment's engine (a tf1
+Session, or tf2 eager functions) runs the steps and saves the variables. Of which experiment it runs it
+knows only the family's name, to print the test metrics as that family declares them."""
 
 from __future__ import annotations
 
