@@ -74,21 +74,30 @@ def declared_metrics(run: RunDir) -> tuple[Metric, ...]:
     return family.metrics if family else ()
 
 
+def read_run(run: RunDir) -> tuple[Written, tuple[Metric, ...]]:
+    """What the view's columns need of one run: its events, and its experiment's declared test metrics."""
+    return read_written(run.tb_dir), declared_metrics(run)
+
+
 def experiment_of(runs: list[RunDir]):
     """The api_pb2.Experiment of the view: the hparams and metrics of every run that has an HParams session."""
+    return experiment_from([read_run(run) for run in runs])
+
+
+def experiment_from(readings: list[tuple[Written, tuple[Metric, ...]]]):
+    """experiment_of, from runs already read (read_run)."""
     from tensorboard.plugins.hparams import api_pb2
 
     values = defaultdict(list)
     tags: set[str] = set()
     declared: dict[str, Metric] = {}
-    for run in runs:
-        written = read_written(run.tb_dir)
+    for written, metrics in readings:
         if not written.session:  # no HParams row, so none of its columns, as TensorBoard infers
             continue
         for name, value in written.hparams.items():
             values[name].append(value)
         tags |= written.tags
-        for metric in declared_metrics(run):
+        for metric in metrics:
             declared[test_tag(metric.name)] = metric
             tags.add(test_tag(metric.name))  # a run still training shows its test columns before it ends
     ordered = sorted(tags, key=lambda tag: (tag not in declared, tag))
@@ -149,17 +158,24 @@ class ViewColumns:
 
     def __init__(self, view: Path):
         self._view = view
-        self._files: dict[str, int] | None = None  # event file -> size, when last declared
+        # Per run: its event files' sizes when last read, and what was read. Only a run whose files
+        # changed (one still training) is read again; finished runs are read once.
+        self._read: dict[str, tuple[dict[str, int], tuple]] = {}
         self._declared = None
 
     def update(self, runs: list[RunDir]) -> None:
         """Declare the runs' columns again if their event files changed and so did the columns."""
         try:
-            files = {str(file): file.stat().st_size for run in runs for file in run.tb_dir.glob(EVENT_FILES)}
-            experiment = experiment_of(runs) if files != self._files else self._declared
+            sizes = {run.run_id: {str(file): file.stat().st_size for file in run.tb_dir.glob(EVENT_FILES)}
+                     for run in runs}
+            changed = sizes.keys() != self._read.keys() or any(
+                self._read[run_id][0] != files for run_id, files in sizes.items())
+            if not changed:
+                return
+            self._read = {run.run_id: (sizes[run.run_id], self._reading(run, sizes[run.run_id])) for run in runs}
         except OSError:  # a run removed while being read: its files are gone at the next look
             return
-        self._files = files
+        experiment = experiment_from([reading for _, reading in self._read.values()])
         if experiment == self._declared:
             return
         self._declared = experiment
@@ -169,6 +185,11 @@ class ViewColumns:
             old.unlink()
         if experiment.hparam_infos:
             write_experiment(self._view, experiment)
+
+
+    def _reading(self, run: RunDir, sizes: dict[str, int]) -> tuple:
+        known = self._read.get(run.run_id)
+        return known[1] if known and known[0] == sizes else read_run(run)
 
 
 def write_experiment(directory: Path, experiment) -> None:

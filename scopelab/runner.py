@@ -98,6 +98,9 @@ def _run_owned(
         check_runs_dir(request.runs_dir)  # after all input is checked: it makes the runs directory
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
+    # Every module training needs is imported before the run directory exists (_train uses them): an
+    # import that fails then leaves nothing behind, not a run stuck at "running".
+    import scopelab.tensorboard  # noqa: F401
     from scopelab.experiments import build
     from scopelab.trainer import TrainOptions
 
@@ -218,8 +221,8 @@ def _record_start(
 
 def _start_over(run_dir: RunDir) -> None:
     """--restart: everything training made goes; config.yaml stays, and the run starts from step 0."""
-    for name in ("ckpt", "tb"):
-        shutil.rmtree(run_dir.path / name, ignore_errors=True)
+    for directory in (run_dir.ckpt_dir, run_dir.tb_dir):
+        shutil.rmtree(directory, ignore_errors=True)
     for path in (run_dir.metrics_file, run_dir.log_file):
         path.unlink(missing_ok=True)
 

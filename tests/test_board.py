@@ -228,6 +228,25 @@ def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir
     assert "test/acc_averaged" in [info.name.tag for info in _view_experiment(view)[1].metric_infos]
 
 
+def test_the_view_reads_again_only_the_runs_whose_events_changed(tmp_path, runs_dir, monkeypatch):
+    import scopelab.hparams
+
+    read = []
+    real_read_run = scopelab.hparams.read_run
+    monkeypatch.setattr(scopelab.hparams, "read_run", lambda run: read.append(run.run_id) or real_read_run(run))
+    columns = ViewColumns(tmp_path)
+    tied = _written_run(runs_dir, "a-tied", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
+    untied = _written_run(runs_dir, "b-untied", "autoencoder", {"model.tied": False}, {"test_loss": 0.6})
+    columns.update([tied, untied])
+    columns.update([tied, untied])  # nothing changed: nothing read
+    with tf.Graph().as_default():  # untied trains on: its events grow
+        writer = tf1.summary.FileWriter(str(untied.tb_dir), filename_suffix=".more")
+        writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag="autoencoder/loss", simple_value=0.4)]), 20)
+        writer.close()
+    columns.update([tied, untied])
+    assert read == ["a-tied", "b-untied", "b-untied"]
+
+
 def test_board_picks_runs_by_id_prefix_or_config_name(runs_dir):
     _fake_run(runs_dir, "20261127-100000-tied_ae", "tied_ae")
     _fake_run(runs_dir, "20261127-110000-tied_ae", "tied_ae")

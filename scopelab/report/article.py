@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from scopelab.experiments import ensemble_of, metric_of
-from scopelab.report import MISSING
+from scopelab.report import MISSING, fixed
 from scopelab.report.stats import Stat, describe, mean_interval, t_quantile, welch_difference
 from scopelab.report.tables import Table, to_markdown, to_text
 
@@ -257,7 +257,7 @@ def _block(title: str, first: str, rows: list[list[Cell]], many: bool) -> Table:
     for row in rows:
         line = [row[0].label]
         for cell in row:
-            article = MISSING if cell.article is None else f"{cell.article:.{cell.decimals}f}"
+            article = fixed(cell.article, cell.decimals)
             line += [article, cell.measured()] + ([_yes_no(cell.inside())] if many else [])
         body.append(line)
     numbers = set(range(1, len(header)))

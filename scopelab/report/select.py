@@ -66,13 +66,14 @@ def _repeats_of_latest(completed: list[Run], config_name: str) -> list[Run]:
     cannot fake a tight confidence interval."""
     runs = [record for record in completed if record.config_name == config_name]
     latest = runs[0]
+    fingerprints = {record.run_id: _fingerprint(record) for record in runs}  # each a json.dumps of a config
     if latest.sweep:
         runs = [record for record in runs if record.sweep == latest.sweep]
     else:
-        runs = [record for record in runs if _fingerprint(record) == _fingerprint(latest)]
+        runs = [record for record in runs if fingerprints[record.run_id] == fingerprints[latest.run_id]]
     newest_per_seed: dict[tuple, Run] = {}
     for record in runs:
-        newest_per_seed.setdefault((_fingerprint(record), record.config().get(SEED_KEY)), record)
+        newest_per_seed.setdefault((fingerprints[record.run_id], record.config().get(SEED_KEY)), record)
     return list(reversed(newest_per_seed.values()))  # oldest first: a sweep's members in their order
 
 

@@ -3,7 +3,6 @@
 from scopelab.runs.directory import (
     CONFIG_FILE,
     LOG_FILE,
-    METRICS_FILE,
     SWEEPS_DIR,
     TRASH_DIR,
     RunDir,
@@ -43,7 +42,6 @@ __all__ = [
     "FORMAT_VERSION",
     "LOG_FILE",
     "LIST_STATUSES",
-    "METRICS_FILE",
     "RUN_STATUSES",
     "SEED_KEY",
     "SWEEPS_DIR",
