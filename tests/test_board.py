@@ -412,7 +412,7 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
         board.send_signal(signal.SIGINT)
         out, err = board.communicate(timeout=60)
         assert board.returncode == 0 and "stopped" in out, err
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # a bound for a hung server, not a wait: the loop ends when it goes
         while _group_alive(board.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _group_alive(board.pid)  # TensorBoard's data server went with it

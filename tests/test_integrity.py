@@ -115,24 +115,37 @@ def test_sighup_checkpoints_like_sigterm(tmp_path, mnist_dir, runs_dir):
     assert summary_of(run)["status"] == "interrupted" and list((run / "ckpt").glob("*.index"))
 
 
+def wait_for(event, process: subprocess.Popen | None, what: str):
+    """Poll for an event (a file written, a process gone), however slow the machine; its first true value."""
+    while not (found := event()):
+        assert process is None or process.poll() is None, f"the process ended before {what}: {process.stderr.read()}"
+        time.sleep(0.05)  # polling for the event, not waiting for time to pass
+    return found
+
+
+def members_training(runs_dir: Path) -> list[Path]:
+    """The two members' run directories, once each has logged a row of metrics (so it trains under its
+    stop handler, with a pid recorded); [] before."""
+    runs = [run for run in runs_dir.iterdir() if run.name != "sweeps"] if runs_dir.exists() else []
+    try:
+        logged = all(len((run / "metrics.csv").read_text().splitlines()) >= 2 for run in runs)
+    except OSError:
+        return []
+    return sorted(runs) if len(runs) == 2 and logged else []
+
+
 def test_members_die_with_a_killed_sweep_driver_and_the_sweep_resumes(tmp_path, mnist_dir, runs_dir):
-    config = tiny_autoencoder(mnist_dir, train={"steps": 2000, "log_every": 500, "checkpoint_every": 500})
+    config = tiny_autoencoder(mnist_dir, train={"steps": 6000, "log_every": 500, "checkpoint_every": 500})
     path = write_config(tmp_path / "long.yaml", config)
     driver = start("sweep", path, "--seeds", "2", "--jobs", "2", "--runs-dir", runs_dir, "--quiet")
-    deadline = time.time() + 120
-    while time.time() < deadline:  # both members have logged a step
-        runs = [run for run in runs_dir.iterdir() if run.name != "sweeps"] if runs_dir.exists() else []
-        if len(runs) == 2 and all((run / "metrics.csv").exists() for run in runs):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the sweep's members did not start")
+    runs = wait_for(lambda: members_training(runs_dir), driver, "the sweep's members to log a step")
+    members = [summary_of(run)["pid"] for run in runs]
     driver.kill()
     driver.wait()
-    deadline = time.time() + 60
-    while time.time() < deadline and any(summary_of(run)["status"] == "running" for run in runs):
-        time.sleep(0.2)
-    assert [summary_of(run)["status"] for run in runs] == ["interrupted"] * 2  # SIGTERM from the kernel
+    # The kernel sends each member SIGTERM (signals.die_with_parent); wait for the processes to end,
+    # however long a busy machine takes, then read what they recorded.
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in members), None, "the members to exit")
+    assert [summary_of(run)["status"] for run in runs] == ["interrupted"] * 2
     (sweep_file,) = (runs_dir / "sweeps").glob("*/sweep.json")
     record = json.loads(sweep_file.read_text())
     assert record["status"] == "running"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -106,42 +105,39 @@ def test_an_edited_config_is_refused_on_resume(tmp_path, mnist_dir, runs_dir):
     assert (run / "summary.json").read_text() == before
 
 
-def training(runs: Path, process: subprocess.Popen) -> bool:
-    """Whether this process has recorded itself as the run's owner (its TensorFlow is imported)."""
-    try:
-        return summary_of(only_run(runs)).get("pid") == process.pid
-    except (OSError, ValueError):
-        return False
+def wait_for_checkpoint(runs: Path, process: subprocess.Popen, position: int) -> int:
+    """Wait until the process has saved a checkpoint at `position` or later; the newest position saved."""
+    while True:
+        saved = [int(path.stem.split("-")[1]) for path in runs.glob("*/ckpt/state-*.json")]
+        if saved and max(saved) >= position:
+            return max(saved)
+        assert process.poll() is None, f"the run ended (exit {process.returncode}) before step {position}"
+        time.sleep(0.01)  # polling for the event, not waiting for time to pass
 
 
 def test_kill_drill_resumes_to_the_same_metrics_and_leaves_two_checkpoints(tmp_path, mnist_dir):
     config = write_config(
-        tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, train={"steps": 40, "log_every": 5, "checkpoint_every": 1})
+        tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, train={"steps": 60, "log_every": 5, "checkpoint_every": 1})
     )
     straight = subprocess.run([sys.executable, "-m", "scopelab", "run", str(config), "--runs-dir",
                                str(tmp_path / "straight"), "--quiet"], capture_output=True, text=True, env=ENV)
     assert straight.returncode == 0, straight.stderr
     runs = tmp_path / "killed"
-    chance = random.Random(14)
     process = scopelab("run", config, "--runs-dir", runs, "--quiet")
-    kills = 0
-    while kills < 3:
-        deadline = time.time() + 120
-        while not training(runs, process) and process.poll() is None:  # not while TensorFlow imports
-            assert time.time() < deadline
-            time.sleep(0.05)
-        time.sleep(chance.uniform(0.0, 0.5))  # somewhere in the steps, often inside a checkpoint write
-        if process.poll() is not None:
-            break
+    # Each kill lands right after the run (or its resume) has saved a checkpoint 12 steps past the last
+    # kill's: the next step's checkpoint write is then under way. Chosen by the run's own progress, never
+    # by a clock, so however slow the machine, the 61-step run cannot finish before the third kill.
+    newest = -4
+    for _kill in range(3):
+        newest = wait_for_checkpoint(runs, process, newest + 12)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        kills += 1
         process = scopelab("run", "--resume", only_run(runs).name, "--runs-dir", runs, "--quiet")
-    process.communicate(timeout=300)
-    assert process.returncode == 0 and kills >= 3
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
     run = only_run(runs)
     assert (run / "metrics.csv").read_text() == (only_run(tmp_path / "straight") / "metrics.csv").read_text()
-    assert summary_of(run)["status"] == "completed" and summary_of(run)["resumed"] == kills
+    assert summary_of(run)["status"] == "completed" and summary_of(run)["resumed"] == 3
     kept = [json.loads(state.read_text())["checkpoint"] for state in states(run)]
     assert len(kept) == 2
     expected = {f"state-{name.split('-')[1]}.json" for name in kept}
