@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from scopelab import checkpoints
 from scopelab.config import Config, config_to_dict, dump_config, load_config, overridden
 from scopelab.config_source import source_label
-from scopelab.data import load_mnist
+from scopelab.data import Mnist, load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.failures import full_text, one_line
 from scopelab.footprint import check_fits_in_memory
@@ -106,7 +106,7 @@ def _run_owned(
 
     experiment = build(config, mnist)
     with signals_deferred():
-        run_dir, record = _record_start(request, config, run_dir, held, experiment, mnist.source, tf, use_gpu)
+        run_dir, record = _record_start(request, config, run_dir, held, experiment, mnist, tf, use_gpu)
         on_run_dir(run_dir)
     fingerprint = {"config_hash": checkpoints.config_hash(dump_config(config)), "config": config_to_dict(config)}
     options = TrainOptions(
@@ -176,7 +176,7 @@ def _record_completed(run_dir: RunDir, record: RunRecord, result: TrainResult, s
 
 
 def _record_start(
-    request: RunRequest, config: Config, run_dir: RunDir | None, held: ExitStack, experiment, source: str, tf,
+    request: RunRequest, config: Config, run_dir: RunDir | None, held: ExitStack, experiment, mnist: Mnist, tf,
     use_gpu: bool,
 ) -> tuple[RunDir, RunRecord]:
     """Make (or reopen) the run directory and write its first record. A new run that cannot be recorded
@@ -196,7 +196,7 @@ def _record_start(
             previous = None if new else run_dir.read_record()
             if previous is not None:
                 _start_over(run_dir)
-            record = _new_record(run_dir, config, request, experiment, source)
+            record = _new_record(run_dir, config, request, experiment, mnist)
             record.provenance = collect(request.source_file or request.config_path, command, tf, use_gpu)
             if previous is not None:  # --restart: a new start, but the same run and where its config came from
                 record.config_file, record.restarted = previous.config_file, previous.restarted + 1
@@ -291,7 +291,7 @@ def _choose_device(tf, device: str) -> bool:
     return use_gpu
 
 
-def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment, data_source: str) -> RunRecord:
+def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment, mnist: Mnist) -> RunRecord:
     variables = [Variable(**variable) for variable in experiment.variables()]
     overrides = (*request.base_overrides, *request.overrides)
     source = request.source_file or request.config_path
@@ -306,7 +306,8 @@ def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment
         seed=config.train.seed,
         steps_total={phase.network: phase.steps for phase in experiment.phases},
         device_requested=request.device,
-        data=data_source,
+        data=mnist.source,
+        data_checksum=mnist.checksum,
         variables=variables,
         param_count=sum(variable.parameters for variable in variables),
         sweep=request.sweep,
