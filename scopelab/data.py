@@ -85,7 +85,8 @@ def _location(path: str | None) -> Path | None:
 
 def _checksum(files: dict[str, Path]) -> str:
     """sha256 over each file's sha256, as stored (the compressed bytes of a .gz: no decompressing, about 20 ms
-    for MNIST). Equal data in another form (raw instead of gzip) counts as other data: a stricter match."""
+    for MNIST). Equal data in another form (raw instead of gzip, or gzipped again: the header holds a time)
+    counts as other data: a needless retraining at worst, never a wrong match."""
     whole = hashlib.sha256()
     for role, file in files.items():
         digest = hashlib.sha256()
