@@ -96,6 +96,8 @@ def _run_owned(
     mnist = load_mnist(config.data.path)
     if run_dir is None:
         check_runs_dir(request.runs_dir)  # after all input is checked: it makes the runs directory
+    elif not request.restart:
+        _check_same_data(run_dir, mnist)
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     # Every module training needs is imported before the run directory exists (_train uses them): an
@@ -274,6 +276,17 @@ def _resumable_config(run_dir: RunDir) -> Config:
     if record.status not in RESUMABLE:  # "running" is resumable: we hold its lock, so its process is gone
         raise InputError(f"run {run_dir.run_id} is {record.status}; only an interrupted or failed run can be resumed.")
     return load_config(run_dir.config_file)
+
+
+def _check_same_data(run_dir: RunDir, mnist: Mnist) -> None:
+    """A run resumed on other data (SCOPELAB_DATA moved, files changed) would be half one data set and half
+    another, under the checksum of the first: refuse it. A run too old to have recorded one cannot be checked."""
+    recorded = run_dir.read_record().data_checksum
+    if recorded is not None and recorded != mnist.checksum:
+        raise InputError(
+            f"run {run_dir.run_id} trained on data with checksum {recorded}, but {mnist.source} has "
+            f"{mnist.checksum}; resume it with the data it started on (data.path or SCOPELAB_DATA), or --restart it."
+        )
 
 
 def _choose_device(tf, device: str) -> bool:

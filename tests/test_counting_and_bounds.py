@@ -104,7 +104,8 @@ SECRETS = {
 
 def test_a_run_records_no_secret_and_the_checksum_of_its_data(tmp_path, mnist_dir, monkeypatch):
     """A real tiny run with secrets and an allowlisted variable in its environment: the allowlisted one is
-    recorded (and shown), no secret is in any byte of the run directory, nor in `show` (text or json)."""
+    recorded (and shown), no secret is in any byte of the run directory, nor in `show` (text or json). Its data's
+    checksum is recorded, and a resume on other data refused."""
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SCOPELAB_DATA", str(mnist_dir))  # allowlisted: it is what the run trains on
@@ -126,6 +127,13 @@ def test_a_run_records_no_secret_and_the_checksum_of_its_data(tmp_path, mnist_di
         for path in files:
             assert value.encode() not in path.read_bytes(), f"{name}'s value is in {path}"
         assert all(value not in output and name not in output for output in shown)
+    # Resumed on other data, the run would be half of each under the first one's checksum: refused, one line.
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    monkeypatch.setenv("SCOPELAB_DATA", str(write_idx_dir(tmp_path / "other", train=601)))
+    resumed = cli("run", "--resume", run.name, "--runs-dir", runs_dir, "--quiet")
+    assert resumed.exit_code == 2 and resumed.stderr.count("\n") == 1
+    assert f"run {run.name} trained on data with checksum {summary['data_checksum']}" in resumed.stderr
+    assert summary_of(run)["status"] == "interrupted"
 
 
 def test_show_hides_the_secrets_an_older_run_recorded(tmp_path):
