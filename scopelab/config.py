@@ -21,7 +21,7 @@ import yaml
 from scopelab.config_source import BUILTIN_PREFIX, builtin_path, suggest_builtin
 from scopelab.dotted import lookup
 from scopelab.errors import InputError
-from scopelab.safe_read import CONFIG_LIMIT, UnsafeFile, load_yaml, read_text
+from scopelab.safe_read import CONFIG_LIMIT, NodeBudget, UnsafeFile, load_yaml, read_text
 
 Optimizer = Literal["adagrad", "adam", "sgd", "momentum", "rmsprop"]
 # tf1: variable_scope/get_variable graphs run by a Session (the article's way); tf2: tf.Module
@@ -31,6 +31,11 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SCOPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_NAME = 200  # a run directory is <date>-<time>-<name>[-xxxx]: within the 255 bytes a file name may have
 MAX_SEED = 2**31 - 1  # TensorFlow folds larger graph seeds into this range, so two seeds would give one run
+# A base: chain is read whole before anything is checked: bound it in files and in bytes (a real one is
+# two or three files of a page each), so that a chain of thousands of files, or of many at safe_read's
+# per-file limit, is refused before it is read.
+MAX_BASE_CHAIN = 32  # files, the config itself included
+CHAIN_LIMIT = 4 << 20  # bytes over the whole chain: four configs at the 1 MB a single one may have
 
 
 @dataclass(frozen=True)
@@ -157,18 +162,32 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), o
 def _read_with_bases(path: Path) -> dict:
     """The file's keys over its base's over the base's base...: mappings merge key by key, anything else
     (a list such as `networks`, a scalar) is replaced whole. `name` is never inherited: it is the file's."""
-    layers = [_read_yaml(path)]
+    nodes = NodeBudget()  # YAML nodes over the whole chain
+    layers = [_read_yaml(path, nodes)]
     chain = [path]
+    seen = {path.resolve()}
+    total = _size(path)
     while "base" in layers[-1]:
         child = chain[-1]
         reference = layers[-1].pop("base")
         if not isinstance(reference, str) or not reference.strip():
             raise InputError(f"{child}: key 'base' is {_show(reference)}; expected a built-in name or a file path.")
+        if len(chain) == MAX_BASE_CHAIN:
+            raise InputError(
+                f"{child}: base '{reference}' would make the base chain of {path} longer than {MAX_BASE_CHAIN} files."
+            )
         base = _base_path(reference, child)
-        if any(base.resolve() == earlier.resolve() for earlier in chain):
+        if base.resolve() in seen:
             names = " -> ".join(str(item) for item in [*chain, base])
             raise InputError(f"{path}: the base chain is a cycle: {names}.")
-        raw = _read_yaml(base)
+        seen.add(base.resolve())
+        total += _size(base)  # before reading it; each read is bounded too (safe_read's CONFIG_LIMIT)
+        if total > CHAIN_LIMIT:
+            raise InputError(
+                f"{child}: base '{reference}' would make the base chain of {path} more than {CHAIN_LIMIT:,} bytes "
+                "in all."
+            )
+        raw = _read_yaml(base, nodes)
         ours, theirs = layers[-1].get("experiment"), raw.get("experiment")
         if ours is not None and theirs is not None and ours != theirs:
             raise InputError(
@@ -184,6 +203,14 @@ def _read_with_bases(path: Path) -> dict:
     for layer in reversed(layers):
         merged = _merge(merged, layer)
     return merged
+
+
+def _size(path: Path) -> int:
+    """Its size on disk; 0 when it cannot be looked at, for _read_yaml to word that error."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _base_path(reference: str, child: Path) -> Path:
@@ -235,13 +262,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path, nodes: NodeBudget) -> dict:
     if not path.exists():
         raise InputError(f"{path}: no such config file.")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; expected a YAML config file.")
     try:
-        raw = load_yaml(read_text(path, CONFIG_LIMIT))
+        raw = load_yaml(read_text(path, CONFIG_LIMIT), nodes)
     except UnsafeFile as error:
         raise InputError(f"{path}: the config file {error}.") from None
     except UnicodeDecodeError:

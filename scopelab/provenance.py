@@ -1,5 +1,6 @@
 """What produced a run, gathered at its start: git state of the config's repository, the command line,
-package versions, TensorFlow's build, the machine and the environment variables that change results."""
+package versions, TensorFlow's build, the machine and the environment variables that change results (an
+allowlist: no secret is ever recorded)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,17 @@ from scopelab.runs import Provenance
 
 # Required first, then the extras: an absent one is left out.
 PACKAGES = ("tensorflow", "numpy", "click", "PyYAML", "tqdm", "tensorboard", "matplotlib", "ray", "protobuf")
-ENV_PATTERN = re.compile(r"^(TF_.*|CUDA_VISIBLE_DEVICES|OMP_NUM_THREADS|SCOPELAB_.*)$")
+# The environment variables that change what TensorFlow computes or where: named one by one, never by prefix
+# (TF_* also holds Terraform's TF_TOKEN_<host> and TF_VAR_<name>). docs/reliability.md says why each is here.
+ENV_ALLOWLIST = (
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "TF_FORCE_GPU_ALLOW_GROWTH", "TF_GPU_ALLOCATOR",  # placement
+    "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC", "TF_CUDNN_USE_AUTOTUNE", "TF_CUDNN_WORKSPACE_LIMIT_IN_MB",
+    "NVIDIA_TF32_OVERRIDE", "TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "XLA_FLAGS",  # which kernels, what precision
+    "TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS",  # threads: the order of summation
+    "PYTHONHASHSEED", "SCOPELAB_DATA",
+)
+# A name that suggests a secret is never recorded, even if it is (or is one day put) on the allowlist.
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 def collect(config_file: Path | None, command: str, tf: Any, use_gpu: bool) -> Provenance:
@@ -69,7 +81,13 @@ def package_versions() -> dict[str, str]:
 
 def environment() -> dict[str, str]:
     """Only the variables that change results or placement: nothing else from the environment is kept."""
-    return {name: value for name, value in sorted(os.environ.items()) if ENV_PATTERN.match(name)}
+    return recordable(os.environ)
+
+
+def recordable(env: Mapping[str, str]) -> dict[str, str]:
+    """The allowlisted variables of `env` whose names suggest no secret, sorted by name. `show` filters an
+    old run's record through it too: scopelab 0.1 recorded every TF_* variable."""
+    return {name: env[name] for name in sorted(env) if name in ENV_ALLOWLIST and not SECRET_NAME.search(name)}
 
 
 def machine(tf: Any, use_gpu: bool) -> dict[str, Any]:

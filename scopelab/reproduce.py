@@ -12,9 +12,11 @@ from pathlib import Path
 
 from scopelab.config import Config, config_to_dict, load_config
 from scopelab.config_source import builtin_path
+from scopelab.data import data_checksum
 from scopelab.errors import InputError
 from scopelab.reproduce_request import ReproduceRequest, Target
 from scopelab.runs import RunDir, run_dirs
+from scopelab.sweep.grid import check_members
 
 ARTICLE_CONFIGS = ("untied_ae", "tied_ae", "mlp_shared", "mlp_averaged")
 QUICK_DIVISOR = 20  # --quick: this fraction of every network's steps (and of the logging interval)
@@ -25,7 +27,7 @@ def reproduce(request: ReproduceRequest, echo: Callable[[str], None]) -> str:
     from scopelab.report.article import load_figures, render
 
     figures = load_figures()
-    targets = plan(request)
+    targets = plan(request, echo)
     todo = [target for target in targets if target.run is None]
     reused = len(targets) - len(todo)
     if reused:
@@ -38,8 +40,12 @@ def reproduce(request: ReproduceRequest, echo: Callable[[str], None]) -> str:
     return render(targets, figures, request, QUICK_DIVISOR if request.quick else 1)
 
 
-def plan(request: ReproduceRequest) -> list[Target]:
-    """Every config at every seed, each matched with a completed run of the identical resolved config."""
+def plan(request: ReproduceRequest, echo: Callable[[str], None] = lambda line: None) -> list[Target]:
+    """Every config at every seed, each matched with a completed run of the identical resolved config trained
+    on the identical data (its recorded data checksum); `echo` hears of runs passed over for their data."""
+    configs = len(ARTICLE_CONFIGS)
+    count = configs * request.seeds
+    check_members(count, f"--seeds {request.seeds}: {count:,} runs ({configs} configs x {request.seeds:,} seeds)")
     targets = []
     for name in ARTICLE_CONFIGS:
         path = builtin_path(name)
@@ -51,11 +57,30 @@ def plan(request: ReproduceRequest) -> list[Target]:
         run_dirs(request.runs_dir)  # still refuse a runs directory that is a file
         return targets
     done = _completed_runs(request.runs_dir)
+    checksums: dict[str | None, str] = {}  # data.path -> its checksum now (the article's configs share one)
+    unchecked, other_data = [], []
     for target in targets:
+        path = target.config.data.path
+        if path not in checksums:
+            checksums[path] = data_checksum(path)
         wanted = config_to_dict(target.config)
-        target.run = next((run for run, plain in done.get(target.name, []) if plain == wanted), None)
+        same_config = [(run, checksum) for run, plain, checksum in done.get(target.name, []) if plain == wanted]
+        target.run = next((run for run, checksum in same_config if checksum == checksums[path]), None)
         target.reused = target.run is not None
+        if target.run is None:
+            unchecked += [run.run_id for run, checksum in same_config if checksum is None]
+            other_data += [run.run_id for run, checksum in same_config if checksum is not None]
+    if other_data:
+        echo(f"reproduce: not reused, trained on other data (their data checksum differs): {_ids(other_data)}")
+    if unchecked:
+        echo(f"reproduce: not reused, made by an older scopelab that recorded no data checksum, so what they "
+             f"trained on cannot be checked: {_ids(unchecked)}")
     return targets
+
+
+def _ids(run_ids: list[str]) -> str:
+    shown = ", ".join(run_ids[:3])
+    return shown if len(run_ids) <= 3 else f"{shown} and {len(run_ids) - 3} more"
 
 
 def quick_overrides(config: Config) -> tuple[str, ...]:
@@ -67,31 +92,31 @@ def quick_overrides(config: Config) -> tuple[str, ...]:
     return (*steps, log_every)
 
 
-def _completed_runs(runs_dir: Path) -> dict[str, list[tuple[RunDir, dict]]]:
-    """config name -> (run, resolved config) of its completed runs, newest first. A run of an article
-    config that cannot be read is an error: reproduce cannot tell whether it already holds a result."""
-    found: dict[str, list[tuple[RunDir, dict]]] = {}
+def _completed_runs(runs_dir: Path) -> dict[str, list[tuple[RunDir, dict, str | None]]]:
+    """config name -> (run, resolved config, data checksum) of its completed runs, newest first. A run of an
+    article config that cannot be read is an error: reproduce cannot tell whether it already holds a result."""
+    found: dict[str, list[tuple[RunDir, dict, str | None]]] = {}
     for run in run_dirs(runs_dir):
         name = _config_name(run)
         if name is None:
             continue
         try:
-            status = run.read_record().status
+            record = run.read_record()
         except (OSError, ValueError, TypeError):  # not JSON, not a run record, a required key missing
-            status = None
-        if status is None:
+            record = None
+        if record is None:
             raise InputError(
                 f"run {run.run_id} in {runs_dir}/ is broken (its summary.json is missing or unreadable), so "
                 f"reproduce cannot tell whether it holds a result of {name}; remove it, or pass --rerun."
             )
-        if status != "completed":
+        if record.status != "completed":
             continue
         try:
             plain = config_to_dict(load_config(run.config_file))
         except InputError as error:
             raise InputError(f"run {run.run_id}: its config.yaml cannot be read back ({error}); remove it, "
                              "or pass --rerun.") from None
-        found.setdefault(name, []).append((run, plain))
+        found.setdefault(name, []).append((run, plain, record.data_checksum))
     return found
 
 

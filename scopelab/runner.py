@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from scopelab import checkpoints
 from scopelab.config import Config, config_to_dict, dump_config, load_config, overridden
 from scopelab.config_source import source_label
-from scopelab.data import load_mnist
+from scopelab.data import Mnist, load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.failures import full_text, one_line
 from scopelab.footprint import check_fits_in_memory
@@ -96,6 +96,8 @@ def _run_owned(
     mnist = load_mnist(config.data.path)
     if run_dir is None:
         check_runs_dir(request.runs_dir)  # after all input is checked: it makes the runs directory
+    elif not request.restart:
+        _check_same_data(run_dir, mnist)
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     # Every module training needs is imported before the run directory exists (_train uses them): an
@@ -106,7 +108,7 @@ def _run_owned(
 
     experiment = build(config, mnist)
     with signals_deferred():
-        run_dir, record = _record_start(request, config, run_dir, held, experiment, mnist.source, tf, use_gpu)
+        run_dir, record = _record_start(request, config, run_dir, held, experiment, mnist, tf, use_gpu)
         on_run_dir(run_dir)
     fingerprint = {"config_hash": checkpoints.config_hash(dump_config(config)), "config": config_to_dict(config)}
     options = TrainOptions(
@@ -176,7 +178,7 @@ def _record_completed(run_dir: RunDir, record: RunRecord, result: TrainResult, s
 
 
 def _record_start(
-    request: RunRequest, config: Config, run_dir: RunDir | None, held: ExitStack, experiment, source: str, tf,
+    request: RunRequest, config: Config, run_dir: RunDir | None, held: ExitStack, experiment, mnist: Mnist, tf,
     use_gpu: bool,
 ) -> tuple[RunDir, RunRecord]:
     """Make (or reopen) the run directory and write its first record. A new run that cannot be recorded
@@ -196,7 +198,7 @@ def _record_start(
             previous = None if new else run_dir.read_record()
             if previous is not None:
                 _start_over(run_dir)
-            record = _new_record(run_dir, config, request, experiment, source)
+            record = _new_record(run_dir, config, request, experiment, mnist)
             record.provenance = collect(request.source_file or request.config_path, command, tf, use_gpu)
             if previous is not None:  # --restart: a new start, but the same run and where its config came from
                 record.config_file, record.restarted = previous.config_file, previous.restarted + 1
@@ -276,6 +278,17 @@ def _resumable_config(run_dir: RunDir) -> Config:
     return load_config(run_dir.config_file)
 
 
+def _check_same_data(run_dir: RunDir, mnist: Mnist) -> None:
+    """A run resumed on other data (SCOPELAB_DATA moved, files changed) would be half one data set and half
+    another, under the checksum of the first: refuse it. A run too old to have recorded one cannot be checked."""
+    recorded = run_dir.read_record().data_checksum
+    if recorded is not None and recorded != mnist.checksum:
+        raise InputError(
+            f"run {run_dir.run_id} trained on data with checksum {recorded}, but {mnist.source} has "
+            f"{mnist.checksum}; resume it with the data it started on (data.path or SCOPELAB_DATA), or --restart it."
+        )
+
+
 def _choose_device(tf, device: str) -> bool:
     """Whether to let the session use the GPU; asking for a GPU that is not there is bad usage."""
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -291,7 +304,7 @@ def _choose_device(tf, device: str) -> bool:
     return use_gpu
 
 
-def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment, data_source: str) -> RunRecord:
+def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment, mnist: Mnist) -> RunRecord:
     variables = [Variable(**variable) for variable in experiment.variables()]
     overrides = (*request.base_overrides, *request.overrides)
     source = request.source_file or request.config_path
@@ -306,7 +319,8 @@ def _new_record(run_dir: RunDir, config: Config, request: RunRequest, experiment
         seed=config.train.seed,
         steps_total={phase.network: phase.steps for phase in experiment.phases},
         device_requested=request.device,
-        data=data_source,
+        data=mnist.source,
+        data_checksum=mnist.checksum,
         variables=variables,
         param_count=sum(variable.parameters for variable in variables),
         sweep=request.sweep,

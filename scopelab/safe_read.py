@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,23 +64,32 @@ def read_json(path: Path, limit: int = RECORD_LIMIT) -> Any:
         raise UnsafeFile("nests deeper than Python's JSON reader allows") from None
 
 
-def load_yaml(text: str) -> Any:
-    """yaml.safe_load, after checking that the document expands to at most YAML_NODES nodes nested at most
-    YAML_DEPTH deep (raises UnsafeFile; yaml.YAMLError for a syntax error)."""
+@dataclass
+class NodeBudget:
+    """YAML nodes that several documents share (a config's base: chain: parsing costs ~20 us a node, so the
+    chain as a whole is bounded, not each file); each document loaded adds what it used."""
+
+    used: int = 0
+
+
+def load_yaml(text: str, budget: NodeBudget | None = None) -> Any:
+    """yaml.safe_load, after checking that the document (with those the budget counted before it) expands
+    to at most YAML_NODES nodes nested at most YAML_DEPTH deep (raises UnsafeFile; yaml.YAMLError for a
+    syntax error)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    check_yaml_events(yaml.parse(text, Loader=loader))
+    check_yaml_events(yaml.parse(text, Loader=loader), budget or NodeBudget())
     return yaml.load(text, Loader=loader)
 
 
-def check_yaml_events(events: Any) -> None:
+def check_yaml_events(events: Any, budget: NodeBudget) -> None:
     """Count the nodes and nesting of a YAML event stream as if every alias were expanded, without
     expanding any: each anchor's expanded size and height is noted when its node ends, and an alias adds
     those. An alias inside the node it names would expand forever, so it is refused too."""
     import yaml
 
-    total = 0
+    total = budget.used
     anchored: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) once its node is complete
     open_nodes: list[list] = []  # [anchor, total when it started, tallest child]
 
@@ -87,7 +97,8 @@ def check_yaml_events(events: Any) -> None:
         nonlocal total
         total += nodes
         if total > YAML_NODES:
-            raise UnsafeFile(f"expands to more than {YAML_NODES:,} YAML nodes (through its aliases)")
+            shared = " with the documents read before it" if budget.used else ""
+            raise UnsafeFile(f"expands to more than {YAML_NODES:,} YAML nodes{shared} (through its aliases)")
         if len(open_nodes) + height > YAML_DEPTH:
             raise UnsafeFile(f"nests deeper than {YAML_DEPTH} levels")
         if open_nodes:
@@ -112,6 +123,7 @@ def check_yaml_events(events: Any) -> None:
                 open_nodes[-1][2] = max(open_nodes[-1][2], height)
             if anchor:
                 anchored[anchor] = (nodes, height)
+    budget.used = total
 
 
 def _kind(mode: int) -> str:

@@ -15,6 +15,7 @@ import yaml
 from scopelab import reproduce
 from scopelab.config import dump_config, load_config
 from scopelab.config_source import builtin_path
+from scopelab.data import data_checksum
 from scopelab.report.article import FIGURES_FILE
 from scopelab.runs import RunDir, RunRecord
 
@@ -72,7 +73,8 @@ FIGURES = yaml.safe_load(FIGURES_FILE.read_text())
 
 def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: bool = True) -> RunDir:
     """A completed run of an article config at a seed, with the article's own figures plus `shift`, at the
-    steps a --quick run logs. Written as the runner writes it: the resolved config, metrics.csv, summary."""
+    steps a --quick run logs. Written as the runner writes it: the resolved config, metrics.csv, summary (with
+    the bundled MNIST's checksum)."""
     path = builtin_path(name)
     overrides = reproduce.quick_overrides(load_config(path)) if quick else ()
     config = load_config(path, (*overrides, f"train.seed={seed}"))
@@ -94,7 +96,8 @@ def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: b
                              "accuracy": row["accuracy"]})
         metrics = {key: value + shift for key, value in figures["test"].items()}
     run.write_metrics(rows)
-    run.write_record(RunRecord(run.run_id, name, config.experiment, "completed", metrics=metrics, wall_seconds=1.0))
+    run.write_record(RunRecord(run.run_id, name, config.experiment, "completed", metrics=metrics, wall_seconds=1.0,
+                               data_checksum=data_checksum()))
     return run
 
 

@@ -26,9 +26,10 @@ class CompareRequest:
 
 def compare_report(request: CompareRequest, warn: Callable[[str], None] = lambda line: None) -> str:
     """The runs side by side (one comparison per experiment kind), in the requested format; with a plot
-    file, draws the loss curves too. `warn` hears of runs left out (see select.choose_runs)."""
+    file, draws the loss curves too. `warn` hears of runs left out and re-runs of a seed counted once
+    (see select.choose_runs)."""
     records = read_runs(request.runs_dir)
-    selections = choose_runs(records, request.references, request.runs_dir, warn)
+    selections = choose_runs(records, request.references, request.runs_dir, warn, request.each)
     short = short_ids([record.run_id for record in records])
     comparisons = [build_comparison(pool(runs, request.each, short)) for runs in selections]
     if request.plot:

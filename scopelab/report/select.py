@@ -18,16 +18,18 @@ UNCOMPARED_KEYS = ("name", "description")
 
 
 def choose_runs(
-    records: list[Run], references: tuple[str, ...], runs_dir: Path, warn: Callable[[str], None]
+    records: list[Run], references: tuple[str, ...], runs_dir: Path, warn: Callable[[str], None], each: bool = False
 ) -> list[list[Run]]:
     """The runs named (one selection), or with no references the latest completed run of every config and its
     repeats (a selection per experiment kind). Without references a completed run whose config.yaml is
-    unusable is left out and `warn` hears of it, instead of failing the whole comparison."""
+    unusable is left out and `warn` hears of it, instead of failing the whole comparison. Re-runs of one seed
+    count once (see _one_per_seed; `warn` hears which run was kept), except with --each, which pools nothing."""
     if not records:
         raise InputError(f"no runs in {runs_dir}/ yet; make some with: scopelab run tied_ae")
     if references:
-        return [_referenced_runs(records, references, runs_dir)]
-    return _latest_runs(_readable(records, warn), runs_dir)
+        chosen = _referenced_runs(records, references, runs_dir, warn)
+        return [chosen if each else _one_per_seed(chosen, warn)]
+    return _latest_runs(_readable(records, warn), runs_dir, warn)
 
 
 def _readable(records: list[Run], warn: Callable[[str], None]) -> list[Run]:
@@ -43,13 +45,14 @@ def _readable(records: list[Run], warn: Callable[[str], None]) -> list[Run]:
     return usable
 
 
-def _latest_runs(records: list[Run], runs_dir: Path) -> list[list[Run]]:
+def _latest_runs(records: list[Run], runs_dir: Path, warn: Callable[[str], None]) -> list[list[Run]]:
     """For each experiment kind, the latest completed run of every config and its repeats; configs in the
     order they were last run (so `run untied_ae; run tied_ae; compare` puts untied first, as the article)."""
     completed = [record for record in records if record.status == "completed"]
     if not completed:
         raise InputError(f"no completed runs in {runs_dir}/ to compare (see: scopelab list --runs-dir {runs_dir}).")
-    selections = [_repeats_of_latest(completed, name) for name in dict.fromkeys(r.config_name for r in completed)]
+    names = dict.fromkeys(record.config_name for record in completed)
+    selections = [_repeats_of_latest(completed, name, warn) for name in names]
     by_kind: dict[str, list[Run]] = {}
     for runs in sorted(selections, key=lambda runs: _finished(runs[-1])):
         by_kind.setdefault(runs[0].experiment, []).extend(runs)
@@ -60,28 +63,46 @@ def _finished(record: Run) -> int:
     return record.directory.record_mtime_ns
 
 
-def _repeats_of_latest(completed: list[Run], config_name: str) -> list[Run]:
+def _repeats_of_latest(completed: list[Run], config_name: str, warn: Callable[[str], None]) -> list[Run]:
     """The latest completed run of a config with its repeats: the rest of its sweep, or else every completed
-    run whose config differs only in the seed. One run per seed (the newest), so a re-run of the same seed
-    cannot fake a tight confidence interval."""
+    run whose config differs only in the seed; one run per seed, oldest first."""
     runs = [record for record in completed if record.config_name == config_name]
     latest = runs[0]
-    fingerprints = {record.run_id: _fingerprint(record) for record in runs}  # each a json.dumps of a config
     if latest.sweep:
         runs = [record for record in runs if record.sweep == latest.sweep]
     else:
-        runs = [record for record in runs if fingerprints[record.run_id] == fingerprints[latest.run_id]]
-    newest_per_seed: dict[tuple, Run] = {}
+        wanted = _fingerprint(latest)
+        runs = [record for record in runs if _fingerprint(record) == wanted]
+    return list(reversed(_one_per_seed(runs, warn)))  # oldest first: a sweep's members in their order
+
+
+def _one_per_seed(runs: list[Run], warn: Callable[[str], None]) -> list[Run]:
+    """Of completed runs with the same config name, config and seed, only the newest (ids sort by creation
+    time): a re-run of a seed is not an independent repeat, and counting it would fake a tight confidence
+    interval. `warn` hears one note per seed that had re-runs: which run was kept and which were dropped."""
+    same: dict[tuple, list[Run]] = {}
     for record in runs:
-        newest_per_seed.setdefault((fingerprints[record.run_id], record.config().get(SEED_KEY)), record)
-    return list(reversed(newest_per_seed.values()))  # oldest first: a sweep's members in their order
+        if record.status == "completed":
+            key = (record.config_name, _fingerprint(record), record.config().get(SEED_KEY))
+            same.setdefault(key, []).append(record)
+    dropped = set()
+    for (name, _, seed), group in same.items():
+        if len(group) > 1:
+            kept = max(group, key=lambda record: record.run_id)
+            others = sorted((record.run_id for record in group if record is not kept), reverse=True)
+            warn(f"note: {name} seed {seed} ran {len(group)} times with the same config; one repeat: kept "
+                 f"{kept.run_id} (the newest), dropped {', '.join(others)}")
+            dropped.update(others)
+    return [record for record in runs if record.run_id not in dropped]
 
 
-def _referenced_runs(records: list[Run], references: tuple[str, ...], runs_dir: Path) -> list[Run]:
+def _referenced_runs(
+    records: list[Run], references: tuple[str, ...], runs_dir: Path, warn: Callable[[str], None]
+) -> list[Run]:
     chosen: dict[str, Run] = {}
     kinds: dict[str, list[str]] = {}
     for reference in references:
-        for record in _resolve(records, reference, runs_dir):
+        for record in _resolve(records, reference, runs_dir, warn):
             chosen.setdefault(record.run_id, record)
             kinds.setdefault(record.experiment, [])
             if reference not in kinds[record.experiment]:
@@ -94,7 +115,7 @@ def _referenced_runs(records: list[Run], references: tuple[str, ...], runs_dir: 
     return list(chosen.values())
 
 
-def _resolve(records: list[Run], reference: str, runs_dir: Path) -> list[Run]:
+def _resolve(records: list[Run], reference: str, runs_dir: Path, warn: Callable[[str], None]) -> list[Run]:
     """A run id, else a config name (its latest completed run and repeats), else a unique run id prefix."""
 
     def latest_completed(named: list[Run]) -> list[Run]:
@@ -103,7 +124,7 @@ def _resolve(records: list[Run], reference: str, runs_dir: Path) -> list[Run]:
             raise InputError(
                 f"config '{reference}' has no completed run in {runs_dir}/ (see: scopelab list --config {reference})."
             )
-        return _repeats_of_latest(completed, reference)
+        return _repeats_of_latest(completed, reference, warn)
 
     chosen = resolve_runs(runs_dir, reference, records, latest_completed)
     for record in chosen:

@@ -10,7 +10,7 @@ from scopelab.experiments import metric_of
 from scopelab.report import fixed
 from scopelab.report.listing import duration, overrides_text
 from scopelab.report.tables import Table, to_text
-from scopelab.runs import Run, find_run, last_steps
+from scopelab.runs import Provenance, Run, find_run, last_steps
 
 
 def show_report(runs_dir: Path, reference: str, fmt: str) -> str:
@@ -34,9 +34,16 @@ def show_json(run: Run) -> dict:
         "steps": last_steps(run.directory),
         "tags": annotations.tags,
         "note": annotations.note,
-        "provenance": dataclasses.asdict(run.record.provenance) if run.record else None,
+        "provenance": _provenance(run.record.provenance) if run.record else None,
         "path": str(run.directory.path),
     }
+
+
+def _provenance(provenance: Provenance) -> dict:
+    """As recorded, but only the environment variables a run records now (older runs recorded every TF_*)."""
+    from scopelab.provenance import recordable
+
+    return {**dataclasses.asdict(provenance), "env": recordable(provenance.env)}
 
 
 def show_text(run: Run, runs_dir: Path) -> str:
@@ -123,7 +130,8 @@ def _provenance_lines(run: Run) -> list[tuple[str, str]]:
     if cuda:
         lines.append(("tf build", cuda))
     lines.append(("machine", machine_text or "?"))
-    lines.append(("env", " ".join(f"{name}={value}" for name, value in provenance.env.items()) or "none set"))
+    env = _provenance(provenance)["env"]
+    lines.append(("env", " ".join(f"{name}={value}" for name, value in env.items()) or "none set"))
     return lines
 
 

@@ -46,7 +46,7 @@ class Provenance:
     packages: dict[str, str] = field(default_factory=dict)  # distribution name -> version
     tensorflow_build: dict[str, Any] = field(default_factory=dict)  # tf.sysconfig.get_build_info(): CUDA, cuDNN
     machine: dict[str, Any] = field(default_factory=dict)  # cpu, cores, memory_bytes, gpus, system
-    env: dict[str, str] = field(default_factory=dict)  # TF_*, CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, SCOPELAB_*
+    env: dict[str, str] = field(default_factory=dict)  # the allowlist of scopelab.provenance, never a secret
 
 
 @dataclass
@@ -91,6 +91,7 @@ class RunRecord:
     pid: int | None = None
     host: str | None = None
     data: str = ""
+    data_checksum: str | None = None  # scopelab.data.data_checksum of what it trained on; None: an older run
     variables: list[Variable] = field(default_factory=list)
     param_count: int = 0
     sweep: str | None = None

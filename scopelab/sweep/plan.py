@@ -18,7 +18,7 @@ from scopelab.ownership import Ownership
 from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
 from scopelab.runs.directory import CONFIG_FILE, SWEEP_FILE, RunDir
 from scopelab.signals import signals_deferred
-from scopelab.sweep.grid import parse_grid, parse_seeds
+from scopelab.sweep.grid import check_sweep_size, parse_grid, parse_seeds
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ def create(request: SweepRequest, held: ExitStack) -> Sweep:
         raise InputError("give a CONFIG file to sweep, or --resume SWEEP to finish a sweep.")
     grid = parse_grid(request.grid)
     seeds = parse_seeds(request.seeds) if request.seeds is not None else None
+    check_sweep_size(grid, seeds)  # before any member's config is loaded
     set_keys = {text.partition("=")[0].strip() for text in request.overrides}
     for key in grid:
         if key in set_keys:
