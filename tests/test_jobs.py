@@ -106,9 +106,11 @@ def test_auto_on_a_machine_with_room_for_one_trains_here(tmp_path, mnist_dir, mo
 def test_a_worker_that_dies_fails_its_member_alone(tmp_path, mnist_dir):
     # Killing a worker in the middle of its member is what a crash of the interpreter (or the kernel's OOM
     # killer) looks like: that member fails, a fresh worker takes the next one, the others complete.
-    config = tiny_autoencoder(mnist_dir, train={"steps": 3000, "log_every": 500})
+    # Six members, two workers: when the first run logs its first row, four members are still waiting, so
+    # the killed worker's slot has a next member to start a fresh worker for.
+    config = tiny_autoencoder(mnist_dir, train={"steps": 1000, "log_every": 500})
     runs_dir = tmp_path / "runs"
-    driver = start_scopelab("sweep", write_config(tmp_path / "c.yaml", config), "--seeds", "4", "--jobs", "2",
+    driver = start_scopelab("sweep", write_config(tmp_path / "c.yaml", config), "--seeds", "6", "--jobs", "2",
                             "--runs-dir", runs_dir, "--quiet")
     victim = None
     while victim is None:  # the first run to log a row: its worker is training it
@@ -123,7 +125,7 @@ def test_a_worker_that_dies_fails_its_member_alone(tmp_path, mnist_dir):
     (record,) = (runs_dir / "sweeps").glob("*/sweep.json")
     members = json.loads(record.read_text())["members"]
     failed = [member for member in members if member["status"] == "failed"]
-    assert len(failed) == 1 and [m["status"] for m in members].count("completed") == 3, members
+    assert len(failed) == 1 and [m["status"] for m in members].count("completed") == 5, members
     assert "its process exited with code -9" in failed[0]["error"]
     assert len(set(run_pids(runs_dir))) == 3  # two workers, and the fresh one that replaced the killed one
 
