@@ -95,9 +95,26 @@ SEEDS = click.option(
     "--seeds", metavar="N|S1,S2,...",
     help="Run once per seed: N means seeds 0..N-1, or list them (0,1,2). The runs form a sweep (<runs-dir>/sweeps/).",
 )
+
+
+class JobsParam(click.ParamType):
+    """--jobs: 'auto' or a whole number of at least 1."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        if str(value).strip().isdigit() and int(value) >= 1:
+            return int(value)
+        self.fail(f"'{value}' is neither 'auto' nor a whole number of at least 1.", param, ctx)
+
+
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 JOBS = click.option(
-    "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-    help="Members to run at once, each in its own process with its share of the cores.",
+    "--jobs", type=JobsParam(), default="auto", show_default=True,
+    help=f"Runs at once, each in a worker process with its share of the cores. auto: as many as the cores "
+    f"(here {_CORES}), the memory and the GPUs allow; it prints what it chose. 1: one after another in this process.",
 )
 EXECUTOR = click.option(
     "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -219,7 +236,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 @SEEDS
 @JOBS
 def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: str, resume: str | None,
-        restart: bool, threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int) -> None:
+        restart: bool, threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int | str) -> None:
     """Train the experiment a CONFIG describes and record it in a new run directory.
 
     CONFIG is a file, a name in ./configs/ (tied_ae: ./configs/tied_ae.yaml) or a built-in config's name.
@@ -241,7 +258,7 @@ def run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: 
 
 
 def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device: str, resume: str | None,
-         restart: bool, threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int) -> None:
+         restart: bool, threads: int, quiet: bool, dry_run: bool, seeds: str | None, jobs: int | str) -> None:
     from scopelab.config_source import resolve_config
     from scopelab.runner import RunRequest
     from scopelab.runner import run as run_experiment
@@ -261,7 +278,7 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 
         click.echo(f"next: scopelab compare {load_config(path, overrides).name}{_runs_dir_option(runs_dir)}", err=True)
         return
-    if seeds is not None or jobs != 1:
+    if seeds is not None or jobs not in (1, "auto"):
         raise InputError("--seeds (and --jobs) start a group of new runs: give a CONFIG, not --resume or --dry-run.")
     if dry_run:
         from scopelab.inspector import dry_run as describe
@@ -551,7 +568,7 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
               help="Run the members of a sweep that did not complete (id or unique prefix).")
 @EXECUTION
 def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, overrides: tuple[str, ...], runs_dir: Path,
-          resume: str | None, jobs: int, executor: str, address: str | None, threads: int, device: str,
+          resume: str | None, jobs: int | str, executor: str, address: str | None, threads: int, device: str,
           quiet: bool) -> None:
     """Run a CONFIG for every combination of --grid values and --seeds; each member is an ordinary run.
 
@@ -613,15 +630,15 @@ def board(references: tuple[str, ...], runs_dir: Path, port: int, host: str) -> 
 @click.option("--quick", is_flag=True, help="One twentieth of the steps: checks an install in well under a minute.")
 @format_option(REPRODUCE_FORMATS, "markdown pastes into a README; json holds every number.")
 @EXECUTION
-def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jobs: int, executor: str,
+def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jobs: int | str, executor: str,
               address: str | None, threads: int, device: str, quiet: bool) -> None:
     """Run the article's four experiments and set its figures beside the measured ones.
 
     Runs the built-in untied_ae, tied_ae, mlp_shared and mlp_averaged (a config that already has a
     completed run of the identical resolved config in the runs directory is not run again), then prints
     the article's autoencoder loss table and MLP table next to the measured values and a verdict on each
-    of its three claims. With --jobs 1 everything trains in this one process; otherwise each config's
-    seeds run as a sweep, --jobs at a time.
+    of its three claims. The runs still to make (every config, every seed) share one pool of --jobs
+    worker processes; with --jobs 1 they train one after another in this process.
 
     \b
     Example:

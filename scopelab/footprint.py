@@ -49,13 +49,13 @@ def check_fits_in_memory(config: Config) -> None:
     need, have = estimated_bytes(config), available_bytes()
     if have is not None and need > have:
         raise InputError(
-            f"config '{config.name}': its model needs about {_size(need)} for its variables, gradients, "
+            f"config '{config.name}': its model needs about {size_text(need)} for its variables, gradients, "
             f"optimizer slots and a batch (model.hidden_size {config.model.hidden_size}, model.input_size "
-            f"{config.model.input_size}), more than the {_size(have)} of memory available here."
+            f"{config.model.input_size}), more than the {size_text(have)} of memory available here."
         )
 
 
-def _size(count: int) -> str:
+def size_text(count: int) -> str:
     value, unit = float(count), "bytes"
     for larger in ("KB", "MB", "GB", "TB", "PB"):
         if value < 1000:

@@ -1,19 +1,22 @@
 """`scopelab reproduce`: the article's four experiments, each run once per seed (or found already run), then
 set beside the article's own figures (scopelab.report.article renders that).
 
-With `--jobs 1` and the local executor every run trains in this one process, so TensorFlow is imported
-once for the whole reproduction; otherwise each config's seeds run as a sweep (scopelab.sweep).
+With `--jobs 1` every run trains in this one process, so TensorFlow is imported once for the whole
+reproduction; otherwise every run still to make, of every config and seed, goes to one pool of worker
+processes (`--jobs auto` by default: as many as the cores allow) or to Ray, through the sweep executors.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from scopelab.config import Config, config_to_dict, load_config
 from scopelab.config_source import builtin_path
 from scopelab.data import data_checksum
-from scopelab.errors import InputError
+from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.reproduce_request import ReproduceRequest, Target
 from scopelab.runs import RunDir, run_dirs
 from scopelab.sweep.grid import check_members
@@ -33,10 +36,7 @@ def reproduce(request: ReproduceRequest, echo: Callable[[str], None]) -> str:
     if reused:
         echo(f"reproduce: {reused} of {len(targets)} runs found done in {request.runs_dir}/ (--rerun runs them again)")
     if todo:
-        if request.jobs == 1 and request.executor == "local":
-            _run_here(todo, request, echo)
-        else:
-            _run_as_sweeps(todo, request, echo)
+        _train(todo, request, echo)
     return render(targets, figures, request, QUICK_DIVISOR if request.quick else 1)
 
 
@@ -127,6 +127,24 @@ def _config_name(run: RunDir) -> str | None:
     return next((name for name in ARTICLE_CONFIGS if tail == name or tail.startswith(f"{name}-")), None)
 
 
+def _train(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:
+    """The missing runs: here one after another, or all of them in one pool of workers (or on Ray)."""
+    from scopelab.sweep.drive import check_executor
+    from scopelab.sweep.jobs import choose
+
+    check_executor(request)
+    if request.executor == "ray":  # Ray schedules the runs on its CPUs
+        _run_in_pool(todo, request, echo)
+        return
+    jobs = choose(request.jobs, len(todo), [target.config for target in todo], request.device, request.threads)
+    if len(todo) > 1 and jobs.why:
+        echo(f"jobs: {jobs.why}")
+    if request.executor == "local" and jobs.at_once == 1:
+        _run_here(todo, request, echo)
+    else:
+        _run_in_pool(todo, replace(request, jobs=jobs.at_once, threads=jobs.threads), echo)
+
+
 def _run_here(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:
     """One after another in this process: TensorFlow is imported once, not once per run."""
     from scopelab.runner import RunRequest
@@ -147,25 +165,35 @@ def _run_here(todo: list[Target], request: ReproduceRequest, echo: Callable[[str
              f"{target.run.read_record().wall_seconds} s")
 
 
-def _run_as_sweeps(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:
-    """Each config's missing seeds as one sweep, run --jobs at a time (or on Ray)."""
-    from scopelab.sweep import SweepRequest, run_sweep
+def _run_in_pool(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:
+    """Every missing run of every config and seed in one pool, --jobs at a time (or on Ray): one line per
+    run as it ends. A run that does not complete fails the reproduction after the others have run."""
+    from scopelab.signals import StopRequest
+    from scopelab.sweep.drive import executor_for
+    from scopelab.sweep.member import run_task
 
-    for name in dict.fromkeys(target.name for target in todo):
-        mine = [target for target in todo if target.name == name]
-        sweep_request = SweepRequest(
-            builtin_path(name),
-            seeds=",".join(str(target.seed) for target in mine) + ",",  # a list, even of one seed
-            overrides=mine[0].overrides,
-            runs_dir=request.runs_dir,
-            executor=request.executor,
-            jobs=request.jobs,
-            address=request.address,
-            threads=request.threads,
-            device=request.device,
-            progress=request.progress,
-        )
-        sweep = run_sweep(sweep_request, echo=echo)
-        by_seed = {member.seed: member.run_id for member in sweep.read_sweep().members}
-        for target in mine:
-            target.run = RunDir(request.runs_dir / by_seed[target.seed])
+    tasks = [run_task(index, builtin_path(target.name), [*target.overrides, f"train.seed={target.seed}"], request)
+             for index, target in enumerate(todo)]
+    ended = iter(range(1, len(todo) + 1))
+    failed: list[str] = []
+
+    def record(result: dict) -> None:
+        target = todo[result["member"]]
+        if result["status"] == "completed":
+            target.run = RunDir(request.runs_dir / result["run_id"])
+            wall = f", {target.run.read_record().wall_seconds} s"
+        else:
+            failed.append(f"{target.name} seed {target.seed} {result['status']}: {result['error']}")
+            wall = f": {result['error']}"
+        echo(f"[{next(ended)}/{len(todo)}] {target.name} seed {target.seed}: {result['status']} "
+             f"{result['run_id'] or '-'}{wall}")
+        if result["status"] == "interrupted" and stop.signal_number is None:
+            stop.stop(result.get("signal", signal.SIGINT))  # the run's own handler caught the signal
+
+    with StopRequest() as stop:
+        executor_for(request.executor, request.jobs)(tasks, request, record, stop)
+    if stop.signal_number is not None:
+        raise Interrupted(stop.signal_number, f"reproduce stopped by {signal.Signals(stop.signal_number).name}; "
+                                              "run it again to train what is missing")
+    if failed:
+        raise RunFailed(f"reproduce: {len(failed)} of {len(todo)} runs did not complete ({'; '.join(failed)}).")

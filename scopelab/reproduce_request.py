@@ -17,7 +17,7 @@ class ReproduceRequest:
     seeds: int = 1  # seeds 0..seeds-1 of every config
     rerun: bool = False  # train again even where an identical completed run exists
     quick: bool = False
-    jobs: int = 1
+    jobs: int | str = 1  # "auto": scopelab.sweep.jobs chooses
     executor: str = "local"
     address: str | None = None
     threads: int = 0

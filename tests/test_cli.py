@@ -42,7 +42,7 @@ def test_help_does_not_import_tensorflow():
     ("args", "fragment"),
     [
         (["list", "--status", "finished"], "Invalid value for '--status': 'finished' is not one of"),
-        (["run", "--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range x>=1"),
+        (["run", "--jobs", "0"], "Invalid value for '--jobs': '0' is neither 'auto' nor a whole number of at least 1."),
         (["compare", "--format", "xml"], "Invalid value for '--format': 'xml' is not one of"),
         (["run", "configs/tied_ae.yaml", "--bogus"], "No such option '--bogus'"),
         (["--bogus"], "No such option '--bogus'"),

@@ -254,7 +254,8 @@ def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs
 
 def test_sigint_stops_a_sweep_cleanly_and_resume_finishes_it(tmp_path, mnist_dir, runs_dir):
     config = write_config(tmp_path / "long.yaml", tiny_autoencoder(mnist_dir, train={"steps": 3000, "log_every": 1000}))
-    command = [sys.executable, "-m", "scopelab", "run", str(config), "--seeds", "3", "--runs-dir", str(runs_dir)]
+    command = [sys.executable, "-m", "scopelab", "run", str(config), "--seeds", "3", "--jobs", "1",  # one at a time
+               "--runs-dir", str(runs_dir)]
     process = subprocess.Popen(
         command + ["--quiet"],
         stdout=subprocess.PIPE,

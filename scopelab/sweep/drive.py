@@ -10,17 +10,24 @@ import socket
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from scopelab.config import Config, load_config
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.runs import SweepMember, utc_now
 from scopelab.runs.directory import SWEEP_FILE, RunDir
 from scopelab.signals import StopRequest
+from scopelab.sweep.jobs import AUTO, choose
 from scopelab.sweep.local import run_processes, run_serial
 from scopelab.sweep.member import member_task
 from scopelab.sweep.plan import Sweep, SweepRequest, create, reconcile, reopen, set_run
 from scopelab.sweep.ray import run_ray
+
+if TYPE_CHECKING:
+    from scopelab.reproduce_request import ReproduceRequest
 
 
 def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
@@ -29,10 +36,15 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
     Raises RunFailed when a member did not complete, Interrupted when SIGINT/SIGTERM stopped the sweep.
     The sweep is locked (scopelab.ownership) from before its record is read until the last is written.
     """
-    execute = _executor(request)
+    check_executor(request)
     with ExitStack() as held:
         sweep = reopen(request, held, echo) if request.resume else create(request, held)
-        todo = _start(sweep, request, echo)
+        todo = [member for member in sweep.record.members if member.status != "completed" and not member.removed]
+        request, jobs = _with_jobs(request, sweep, todo)
+        execute = executor_for(request.executor, request.jobs)
+        _start(sweep, request, todo, echo)
+        if jobs:
+            echo(f"jobs: {jobs}")
         stop = StopRequest()
         progress = _Progress(sweep, len(todo), stop, echo, request.progress)
         try:
@@ -44,10 +56,10 @@ def run_sweep(request: SweepRequest, echo: Callable[[str], None]) -> RunDir:
         return _finish(sweep, request, stop, echo)
 
 
-def _executor(request: SweepRequest) -> Callable[..., None]:
-    """Pick and check the executor before anything is written."""
+def check_executor(request: SweepRequest | ReproduceRequest) -> None:
+    """Refuse an executor that cannot run, before anything is written."""
     if request.executor == "ray":
-        if request.jobs != 1:
+        if request.jobs not in (1, AUTO):
             raise InputError(
                 "--jobs is for the local executor; Ray runs as many members at once as the cluster's "
                 "CPUs allow (CPUs per member: --threads)."
@@ -56,21 +68,40 @@ def _executor(request: SweepRequest) -> Callable[..., None]:
             import ray  # noqa: F401
         except ImportError:
             raise InputError("--executor ray needs Ray, which is not installed: pip install 'scopelab[ray]'.") from None
-        return run_ray
-    if request.address:
+    elif request.address:
         raise InputError("--address names a Ray cluster; use it with --executor ray.")
-    return run_serial if request.jobs == 1 else run_processes
 
 
-def _start(sweep: Sweep, request: SweepRequest, echo: Callable[[str], None]) -> list[SweepMember]:
-    """Mark the sweep running (by this process, on this host); the members still to run."""
+def _with_jobs(request: SweepRequest, sweep: Sweep, todo: list[SweepMember]) -> tuple[SweepRequest, str]:
+    """The request with --jobs resolved for these members, and what was chosen when there is a choice to
+    say (Ray schedules its own members)."""
+    if request.executor == "ray":
+        return replace(request, jobs=1), ""
+    configs = _distinct_configs(sweep, todo) if request.jobs == AUTO else []
+    jobs = choose(request.jobs, len(todo), configs, request.device, request.threads)
+    return replace(request, jobs=jobs.at_once, threads=jobs.threads), jobs.why if len(todo) > 1 else ""
+
+
+def _distinct_configs(sweep: Sweep, todo: list[SweepMember]) -> list[Config]:
+    """One config per grid point (seeds do not change a model's size), for the memory bound of auto."""
+    points = {tuple(o for o in member.overrides if not o.startswith("train.seed=")) for member in todo}
+    return [load_config(sweep.directory.config_file, point) for point in points]
+
+
+def executor_for(executor: str, jobs: int) -> Callable[..., None]:
+    """The function that runs a list of member tasks: Ray, this process (one at a time), or worker processes."""
+    if executor == "ray":
+        return run_ray
+    return run_serial if jobs == 1 else run_processes
+
+
+def _start(sweep: Sweep, request: SweepRequest, todo: list[SweepMember], echo: Callable[[str], None]) -> None:
+    """Mark the sweep running (by this process, on this host)."""
     record = sweep.record
-    todo = [member for member in record.members if member.status != "completed" and not member.removed]
     record.status, record.executor, record.jobs = "running", request.executor, request.jobs
     record.pid, record.host = os.getpid(), socket.gethostname()
     sweep.save()
     echo(f"sweep {record.sweep_id}: {len(todo)} of {len(record.members)} members to run")
-    return todo
 
 
 class _Progress:

@@ -1,18 +1,20 @@
-"""The local executors: members one after another in this process (`--jobs 1`), or each in a process of
-its own, `--jobs` at a time."""
+"""The local executors: members one after another in this process (`--jobs 1`), or in `--jobs` worker
+processes at once, each worker running member after member."""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
 from scopelab.signals import StopRequest
+from scopelab.sweep.jobs import cores
 from scopelab.sweep.member import lost, run_member
 
 if TYPE_CHECKING:
@@ -30,25 +32,27 @@ def run_serial(tasks: list[dict], request: SweepRequest, on_result: Callable[[di
 def run_processes(
     tasks: list[dict], request: SweepRequest, on_result: Callable[[dict], None], stop: StopRequest
 ) -> None:
-    """Each member in its own `python -m scopelab.sweep` process, at most `jobs` at once.
+    """`jobs` worker processes (`python -m scopelab.sweep`), each taking the next member when it is done.
 
-    A process per member costs a TensorFlow import, but a member that crashes the interpreter (or is
-    killed for memory) takes only itself down.
+    A worker imports TensorFlow once for all the members it runs (a short member costs little more than
+    that import). A member that crashes its worker's interpreter (or is killed for memory) fails alone:
+    the next member gets a fresh worker. Results reach `on_result` on this thread, one at a time.
     """
     jobs = min(request.jobs, len(tasks)) or 1
     # Share the cores out so that N sessions do not each start a thread per core.
-    threads = request.threads or max(1, _cores() // jobs)
-    processes = _MemberProcesses(threads, _environment(request.device), stop)
-    stop.on_signal = processes.forward
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in as_completed([pool.submit(processes.run, task) for task in tasks]):
-            result = future.result()
-            if result is not None:
-                on_result(result)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = request.threads or max(1, cores() // jobs)
+    workers = _Workers(deque(tasks), threads, _environment(request.device), stop)
+    stop.on_signal = workers.forward
+    slots = [threading.Thread(target=workers.serve, daemon=True) for _ in range(jobs)]
+    for slot in slots:
+        slot.start()
+    finished = 0
+    while finished < jobs:
+        result = workers.results.get()
+        if result is None:
+            finished += 1
+        else:
+            on_result(result)
 
 
 def _environment(device: str) -> dict[str, str]:
@@ -58,41 +62,103 @@ def _environment(device: str) -> dict[str, str]:
     return env
 
 
-class _MemberProcesses:
-    """The member processes running now, started from the pool's threads, so that a stop signal reaches each."""
+class _Workers:
+    """The members still to run, the worker processes running them, and their results as they come."""
 
-    def __init__(self, threads: int, env: dict[str, str], stop: StopRequest):
-        self.threads, self.env, self.stop = threads, env, stop
-        self.parent = os.getpid()  # each member asks for SIGTERM when it dies (signals.die_with_parent)
-        self.children: set[subprocess.Popen] = set()
+    def __init__(self, todo: deque[dict], threads: int, env: dict[str, str], stop: StopRequest):
+        self.todo, self.threads, self.env, self.stop = todo, threads, env, stop
+        self.parent = os.getpid()  # each worker asks for SIGTERM when it dies (signals.die_with_parent)
+        self.running: set[_Worker] = set()
         self.lock = threading.Lock()
+        self.results: queue.Queue[dict | None] = queue.Queue()  # None: a slot has finished
 
     def forward(self, number: int) -> None:
-        for child in list(self.children):
-            child.send_signal(number)
+        with self.lock:
+            for worker in self.running:
+                worker.process.send_signal(number)
+
+    def serve(self) -> None:
+        """One slot: a worker runs the members it is handed until none are left or the sweep stops."""
+        worker = None
+        try:
+            while (task := self._next()) is not None:
+                worker = worker or self._start()
+                result = worker.run({**task, "threads": self.threads})
+                if result is None:  # the worker died with this member: it fails alone
+                    result = lost(task, f"its process exited with code {worker.process.returncode}: {worker.tail()}")
+                    if self.stop.event.is_set():  # stopped before the trainer could catch the signal
+                        result["status"] = "interrupted"
+                    self._retire(worker)
+                    worker = None
+                self.results.put(result)
+        finally:
+            if worker is not None:
+                self._retire(worker)
+            self.results.put(None)
+
+    def _next(self) -> dict | None:
+        with self.lock:  # a stop signal is forwarded under this lock: no member starts after it
+            if self.stop.event.is_set() or not self.todo:
+                return None
+            return self.todo.popleft()
+
+    def _start(self) -> _Worker:
+        with self.lock:
+            worker = _Worker(self.parent, self.env)
+            self.running.add(worker)
+            return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        with self.lock:
+            self.running.discard(worker)
+        worker.close()
+
+
+class _Worker:
+    """One `python -m scopelab.sweep` process: a task in as a JSON line on stdin, its result out as one on
+    stdout; stderr kept (its last lines) to say why the worker died, if it does."""
+
+    def __init__(self, parent: int, env: dict[str, str]):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scopelab.sweep", str(parent)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.errors: deque[str] = deque(maxlen=3)
+        # Read stderr as it comes: a worker that lives for many members would otherwise fill the pipe and block.
+        self.reader = threading.Thread(target=self._read_errors, daemon=True)
+        self.reader.start()
 
     def run(self, task: dict) -> dict | None:
-        """One member's process, from start to its reported result; None when the sweep stopped first."""
-        with self.lock:
-            if self.stop.event.is_set():
-                return None
-            child = subprocess.Popen(
-                [sys.executable, "-m", "scopelab.sweep",
-                 json.dumps({**task, "threads": self.threads, "parent": self.parent})],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=self.env,
-            )
-            self.children.add(child)
-        out, err = child.communicate()
-        with self.lock:
-            self.children.discard(child)
+        """The member's result; None when the worker died before reporting it."""
         try:
-            return json.loads(out.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            tail = " | ".join(err.strip().splitlines()[-3:])
-            result = lost(task, f"its process exited with code {child.returncode}: {tail}")
-            if self.stop.event.is_set():  # stopped before the trainer could catch the signal
-                result["status"] = "interrupted"
-            return result
+            self.process.stdin.write(json.dumps(task) + "\n")
+            self.process.stdin.flush()
+        except OSError:  # it died between members
+            self.process.wait()
+            return None
+        line = self.process.stdout.readline()
+        try:
+            return json.loads(line)
+        except ValueError:
+            self.process.wait()
+            return None
+
+    def tail(self) -> str:
+        self.reader.join(timeout=5)
+        return " | ".join(line.strip() for line in self.errors if line.strip())
+
+    def close(self) -> None:
+        """No more members: the worker exits when its stdin closes."""
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        self.process.wait()
+
+    def _read_errors(self) -> None:
+        for line in self.process.stderr:
+            self.errors.append(line)

@@ -14,31 +14,50 @@ from scopelab.runs import SweepMember
 from scopelab.runs.directory import RunDir
 
 if TYPE_CHECKING:
+    from scopelab.reproduce_request import ReproduceRequest
     from scopelab.sweep.plan import Sweep, SweepRequest
 
 
 def member_task(sweep: Sweep, member: SweepMember, request: SweepRequest) -> dict:
-    """What a worker needs to run a member."""
-    config = sweep.directory.config_file.resolve()
-    runs_dir = request.runs_dir.resolve()
+    """What a worker needs to run a sweep's member."""
     # A run stopped part way continues from its checkpoint; one that diverged or never started runs anew.
     resume = member.run_id if member.run_id and member.status in RESUMABLE else None
+    return run_task(
+        member.index,
+        sweep.directory.config_file,
+        [] if resume else member.overrides,
+        request,
+        sweep=sweep.record.sweep_id,
+        # Absolute: a Ray worker runs elsewhere, and the run's git state is looked up from this file.
+        source_file=str(Path(sweep.record.config_file).resolve()) if sweep.record.config_file else None,
+        base_overrides=sweep.record.overrides,
+        resume=resume,
+        grid_point=member.grid_point,
+        shown_overrides=member.overrides,
+    )
+
+
+def run_task(index: int, config: Path, overrides: list[str], request: SweepRequest | ReproduceRequest, *,
+             sweep: str | None = None, source_file: str | None = None, base_overrides: list[str] | None = None,
+             resume: str | None = None, grid_point: dict | None = None,
+             shown_overrides: list[str] | None = None) -> dict:
+    """One run as plain JSON (it crosses process and machine boundaries); `index` names it in the result."""
+    config, runs_dir = config.resolve(), request.runs_dir.resolve()
     command = ["scopelab", "run", str(config)]
-    for override in member.overrides:
+    for override in overrides if shown_overrides is None else shown_overrides:
         command += ["--set", override]
     return {
-        "sweep": sweep.record.sweep_id,
-        "member": member.index,
+        "sweep": sweep,
+        "member": index,
         "config": str(config),
-        # Absolute: a Ray worker runs elsewhere, and the run's git state is looked up from this file.
-        "source_file": str(Path(sweep.record.config_file).resolve()) if sweep.record.config_file else None,
-        "base_overrides": sweep.record.overrides,
-        "overrides": [] if resume else member.overrides,
+        "source_file": source_file,
+        "base_overrides": base_overrides or [],
+        "overrides": overrides,
         "resume": resume,
         "runs_dir": str(runs_dir),
         "device": request.device,
         "threads": request.threads,
-        "grid_point": member.grid_point,
+        "grid_point": grid_point or {},
         "command": shlex.join([*command, "--runs-dir", str(runs_dir)]),
     }
 
@@ -57,7 +76,7 @@ def run_member(task: dict) -> dict:
         source_file=Path(task["source_file"]) if task["source_file"] else None,
         base_overrides=tuple(task["base_overrides"]),
         sweep=task["sweep"],
-        sweep_member=task["member"],
+        sweep_member=task["member"] if task["sweep"] else None,
         grid_point=task["grid_point"],
     )
     made: list[RunDir] = []

@@ -30,7 +30,7 @@ class SweepRequest:
     runs_dir: Path = Path("runs")
     resume: str | None = None  # a sweep id or prefix to complete
     executor: str = "local"  # local | ray
-    jobs: int = 1  # local: members at once; 1 runs them in this process
+    jobs: int | str = 1  # local: members at once ("auto": scopelab.sweep.jobs); 1 runs them in this process
     address: str | None = None  # ray: the cluster to join; None starts a local Ray
     threads: int = 0  # TensorFlow threads per member; 0: the cores shared out among the jobs
     device: str = "auto"

@@ -1,0 +1,87 @@
+"""`--jobs auto` (the default) against `--jobs 1`, through the real CLI, in one session: the wall time of
+each, their ratio, and whether the runs' test metrics are identical.
+
+Three workloads, each made twice in fresh runs directories, the two orders alternating between
+rounds so that load that comes and goes falls on both:
+    reproduce          the article's four runs at full size (about 3 minutes at --jobs 1 on 2 cores)
+    reproduce --quick  the same at 1/20 of the steps
+    run smoke --seeds 8
+
+    python benchmarks/bench_jobs.py                 # all three: about 8 minutes on 2 quiet cores
+    python benchmarks/bench_jobs.py --skip-full     # the two short ones: about 2 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORKLOADS = {
+    "reproduce": ["reproduce", "--quiet"],
+    "reproduce --quick": ["reproduce", "--quick", "--quiet"],
+    "run smoke --seeds 8": ["run", "smoke", "--seeds", "8", "--quiet"],
+}
+
+
+def scopelab_command() -> list[str]:
+    script = Path(sys.executable).with_name("scopelab")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "scopelab"]
+
+
+def timed(arguments: list[str], jobs: str, runs_dir: Path) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run([*scopelab_command(), *arguments, "--jobs", jobs, "--runs-dir", str(runs_dir)],
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(arguments)} --jobs {jobs} failed: {done.stderr.strip()[-500:]}")
+    chosen = next((line for line in (done.stdout + done.stderr).splitlines() if line.startswith("jobs: ")), "")
+    return seconds, chosen
+
+
+def test_metrics(runs_dir: Path) -> dict[tuple[str, int], dict]:
+    """(config, seed) -> the run's test metrics."""
+    found = {}
+    for summary in runs_dir.glob("*/summary.json"):
+        record = json.loads(summary.read_text())
+        found[(record["config_name"], record["seed"])] = record["metrics"]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-full", action="store_true", help="leave out the full-size reproduce")
+    parser.add_argument("--rounds", type=int, default=1, help="times each workload is made with each setting")
+    options = parser.parse_args()
+    names = [name for name in WORKLOADS if not (options.skip_full and name == "reproduce")]
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
+    print(f"{'workload':<22} {'--jobs 1':>9} {'auto':>9} {'auto / 1':>9}  identical  auto chose")
+    for name in names:
+        times: dict[str, list[float]] = {"1": [], "auto": []}
+        identical, chosen = True, ""
+        for round_ in range(options.rounds):
+            order = ("1", "auto") if round_ % 2 == 0 else ("auto", "1")
+            with tempfile.TemporaryDirectory() as scratch:
+                metrics = {}
+                for jobs in order:
+                    runs_dir = Path(scratch) / jobs
+                    seconds, said = timed(WORKLOADS[name], jobs, runs_dir)
+                    times[jobs].append(seconds)
+                    chosen = said or chosen
+                    metrics[jobs] = test_metrics(runs_dir)
+                identical = identical and metrics["1"] == metrics["auto"] and bool(metrics["1"])
+        one, auto = statistics.median(times["1"]), statistics.median(times["auto"])
+        print(f"{name:<22} {one:>8.1f}s {auto:>8.1f}s {auto / one:>9.2f}  {'yes' if identical else 'NO':<9}  "
+              f"{chosen.removeprefix('jobs: ')}")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""How many runs to train at once: `--jobs auto` (the default of sweep, run --seeds and reproduce) fills
+the machine's cores, one process a run with its share of them, as far as memory and GPUs allow.
+
+Why processes rather than one run on every core: on 2 cores, two 1-thread runs side by side do 1.8x the
+work of one 2-thread run (these models are too small for TensorFlow's threads to keep both cores busy).
+TensorFlow's results do not depend on the thread count for these graphs (tests/test_jobs.py checks it),
+so the numbers are the same either way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scopelab.config import Config
+from scopelab.footprint import available_bytes, estimated_bytes, size_text
+
+AUTO = "auto"
+# What a worker process holds besides its model: Python, TensorFlow and the MNIST splits. Measured as the
+# peak RSS of `scopelab run smoke` (about 0.9 GB with TensorFlow 2.21 on CPU), rounded up.
+PROCESS_BYTES = 1_200_000_000
+
+
+@dataclass(frozen=True)
+class Machine:
+    cores: int
+    memory: int | None  # bytes available now; None: unknown
+    gpus: int
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """Runs at once and TensorFlow threads for each (0: every core, the single-process default)."""
+
+    at_once: int
+    threads: int
+    why: str  # what `auto` chose and what bounded it, printed when the work starts ("" for a number)
+
+
+def this_machine() -> Machine:
+    return Machine(cores(), available_bytes(), _visible_gpus())
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def choose(requested: int | str, runs: int, configs: Iterable[Config], device: str, threads: int,
+           machine: Machine | None = None) -> Jobs:
+    """`--jobs N` as asked (threads: the cores shared out); `auto`: as many as the cores, the memory (each
+    run's estimated footprint plus a process), the GPUs (unless --device cpu) and the runs allow."""
+    machine = machine or this_machine()
+    if requested != AUTO:
+        jobs = min(int(requested), max(runs, 1))
+        return Jobs(jobs, threads if jobs == 1 else threads or max(1, machine.cores // jobs), "")
+    bounds = {f"{machine.cores} cores": machine.cores // max(threads, 1), f"{runs} runs": runs}
+    if machine.memory is not None:
+        largest = max((estimated_bytes(config) for config in configs), default=0)
+        bounds[f"{size_text(machine.memory)} of memory free"] = machine.memory // (PROCESS_BYTES + largest)
+    if device != "cpu" and machine.gpus:
+        bounds[f"{machine.gpus} GPUs"] = machine.gpus
+    bound = min(bounds, key=bounds.get)
+    jobs = max(1, bounds[bound])
+    if jobs == 1:
+        return Jobs(1, threads, f"auto: one at a time in this process ({bound})")
+    each = threads or max(1, machine.cores // jobs)
+    return Jobs(jobs, each, f"auto: {jobs} at once, {each} thread{'s' * (each > 1)} each ({bound})")
+
+
+def _visible_gpus() -> int:
+    """NVIDIA GPUs this process may use, without importing TensorFlow: CUDA_VISIBLE_DEVICES, else /dev."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([item for item in visible.split(",") if item.strip() and item.strip() != "-1"])
+    return len([path for path in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", path.name)])

@@ -1,0 +1,138 @@
+"""`--jobs auto` (issue 26): as many runs at once as the cores, memory and GPUs allow, in worker processes
+that each run member after member; `--jobs 1` trains in this one process as before; the numbers are the
+same either way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from scopelab.config import load_config
+from scopelab.sweep import jobs
+from scopelab.sweep.jobs import PROCESS_BYTES, Machine, choose
+
+from conftest import cli, start_scopelab, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
+
+GB = 1_000_000_000
+
+
+@pytest.fixture
+def tiny(tmp_path, mnist_dir):
+    return load_config(write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir)))
+
+
+@pytest.mark.parametrize(
+    ("machine", "runs", "device", "expected"),
+    [
+        (Machine(2, 64 * GB, 0), 4, "auto", (2, 1, "auto: 2 at once, 1 thread each (2 cores)")),
+        (Machine(8, 64 * GB, 0), 3, "auto", (3, 2, "auto: 3 at once, 2 threads each (3 runs)")),
+        (Machine(1, 64 * GB, 0), 4, "auto", (1, 0, "auto: one at a time in this process (1 cores)")),
+        (Machine(8, 64 * GB, 2), 8, "gpu", (2, 4, "auto: 2 at once, 4 threads each (2 GPUs)")),
+        (Machine(8, 64 * GB, 2), 8, "cpu", (8, 1, "auto: 8 at once, 1 thread each (8 cores)")),
+        (Machine(8, None, 0), 8, "auto", (8, 1, "auto: 8 at once, 1 thread each (8 cores)")),
+    ],
+)
+def test_auto_takes_the_smallest_bound(tiny, machine, runs, device, expected):
+    chosen = choose("auto", runs, [tiny], device, 0, machine)
+    assert (chosen.at_once, chosen.threads, chosen.why) == expected
+
+
+def test_auto_never_starts_more_runs_than_memory_allows(tmp_path, mnist_dir, tiny):
+    for fits in (1, 2, 3):
+        machine = Machine(16, fits * PROCESS_BYTES + PROCESS_BYTES // 2, 0)
+        assert choose("auto", 10, [tiny], "auto", 0, machine).at_once == fits
+    # The largest model among the runs counts: a 2.5 GB one beside the tiny one leaves room for one at a time.
+    wide = load_config(tmp_path / "c.yaml", ("model.hidden_size=400000",))
+    machine = Machine(16, 6 * PROCESS_BYTES, 0)
+    assert choose("auto", 10, [tiny], "auto", 0, machine).at_once == 5
+    assert choose("auto", 10, [tiny, wide], "auto", 0, machine).at_once == 1
+
+
+def test_a_number_is_taken_as_asked_with_the_cores_shared_out(tiny):
+    machine = Machine(4, 64 * GB, 0)
+    two = choose(2, 5, [tiny], "auto", 0, machine)
+    assert (two.at_once, two.threads, two.why) == (2, 2, "")
+    assert choose(4, 2, [tiny], "auto", 0, machine).at_once == 2  # never more than there are runs
+    one = choose(1, 5, [tiny], "auto", 0, machine)
+    assert (one.at_once, one.threads) == (1, 0)
+    assert choose(2, 5, [tiny], "auto", 3, machine).threads == 3  # --threads wins
+
+
+def run_pids(runs_dir) -> list[int]:
+    return [summary_of(run)["pid"] for run in sorted(runs_dir.iterdir()) if run.name != "sweeps"]
+
+
+def metrics_by_seed(runs_dir) -> dict[int, str]:
+    return {summary_of(run)["seed"]: (run / "metrics.csv").read_text()
+            for run in runs_dir.iterdir() if run.name != "sweeps"}
+
+
+@pytest.mark.parametrize("family", ["autoencoder", "mlp_pair"])
+def test_auto_runs_in_as_many_workers_as_cores_with_the_numbers_of_one_process(tmp_path, mnist_dir, monkeypatch,
+                                                                                family):
+    config = tiny_autoencoder(mnist_dir) if family == "autoencoder" else tiny_mlp_pair(mnist_dir)
+    path = write_config(tmp_path / "c.yaml", config)
+    monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, 64 * GB, 0))
+    parallel = cli("run", path, "--seeds", "3", "--runs-dir", tmp_path / "auto", "--quiet")
+    assert parallel.exit_code == 0, parallel.output
+    assert "jobs: auto: 2 at once, 1 thread each (2 cores)" in parallel.stdout
+    workers = set(run_pids(tmp_path / "auto"))
+    # Three runs, two workers: one worker ran two of them (TensorFlow imported once for both), and no
+    # run trained in this process.
+    assert len(workers) == 2 and os.getpid() not in workers
+    serial = cli("run", path, "--seeds", "3", "--jobs", "1", "--runs-dir", tmp_path / "one", "--quiet")
+    assert serial.exit_code == 0, serial.output
+    assert set(run_pids(tmp_path / "one")) == {os.getpid()}  # --jobs 1: every run in this one process
+    assert "jobs:" not in serial.stdout
+    # Two processes with one thread each give the numbers of one process with every core.
+    assert metrics_by_seed(tmp_path / "auto") == metrics_by_seed(tmp_path / "one")
+
+
+def test_auto_on_a_machine_with_room_for_one_trains_here(tmp_path, mnist_dir, monkeypatch):
+    path = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir))
+    monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, PROCESS_BYTES + PROCESS_BYTES // 2, 0))
+    result = cli("sweep", path, "--seeds", "2", "--runs-dir", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "jobs: auto: one at a time in this process (" in result.stdout and "of memory free)" in result.stdout
+    assert set(run_pids(tmp_path / "runs")) == {os.getpid()}
+    (record,) = (tmp_path / "runs" / "sweeps").glob("*/sweep.json")
+    assert json.loads(record.read_text())["jobs"] == 1
+
+
+def test_a_worker_that_dies_fails_its_member_alone(tmp_path, mnist_dir):
+    # Killing a worker in the middle of its member is what a crash of the interpreter (or the kernel's OOM
+    # killer) looks like: that member fails, a fresh worker takes the next one, the others complete.
+    # Six members, two workers: when the first run logs its first row, four members are still waiting, so
+    # the killed worker's slot has a next member to start a fresh worker for.
+    config = tiny_autoencoder(mnist_dir, train={"steps": 1000, "log_every": 500})
+    runs_dir = tmp_path / "runs"
+    driver = start_scopelab("sweep", write_config(tmp_path / "c.yaml", config), "--seeds", "6", "--jobs", "2",
+                            "--runs-dir", runs_dir, "--quiet")
+    victim = None
+    while victim is None:  # the first run to log a row: its worker is training it
+        assert driver.poll() is None, driver.communicate()
+        for run in runs_dir.glob("2*"):
+            if (run / "metrics.csv").exists():
+                victim = run
+        time.sleep(0.05)  # polling for the event, not waiting for time to pass
+    os.kill(summary_of(victim)["pid"], signal.SIGKILL)
+    _, stderr = driver.communicate(timeout=600)
+    assert driver.returncode == 1, stderr
+    (record,) = (runs_dir / "sweeps").glob("*/sweep.json")
+    members = json.loads(record.read_text())["members"]
+    failed = [member for member in members if member["status"] == "failed"]
+    assert len(failed) == 1 and [m["status"] for m in members].count("completed") == 5, members
+    assert "its process exited with code -9" in failed[0]["error"]
+    assert len(set(run_pids(runs_dir))) == 3  # two workers, and the fresh one that replaced the killed one
+
+
+def test_jobs_takes_auto_or_a_whole_number(tmp_path, mnist_dir):
+    path = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir))
+    result = cli("sweep", path, "--seeds", "2", "--jobs", "two", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "'two' is neither 'auto' nor a whole number of at least 1" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    assert "auto: as many as the cores" in cli("sweep", "--help").stdout
