@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from scopelab import reproduce
 from scopelab.config import load_config
 from scopelab.sweep import jobs
 from scopelab.sweep.jobs import PROCESS_BYTES, Machine, choose
@@ -136,3 +137,24 @@ def test_jobs_takes_auto_or_a_whole_number(tmp_path, mnist_dir):
     assert result.exit_code == 2 and "'two' is neither 'auto' nor a whole number of at least 1" in result.stderr
     assert not (tmp_path / "runs").exists()
     assert "auto: as many as the cores" in cli("sweep", "--help").stdout
+
+
+def test_reproduce_runs_every_config_in_one_pool_with_the_numbers_of_one_process(tmp_path, monkeypatch):
+    """The article's four at one seed, on the bundled MNIST at 1/1000 of the steps: two workers share them."""
+    monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)
+    monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, 64 * GB, 0))
+    pooled = cli("reproduce", "--quick", "--runs-dir", tmp_path / "auto", "--quiet", "--format", "json")
+    assert pooled.exit_code == 0, pooled.stderr
+    assert "jobs: auto: 2 at once, 1 thread each (2 cores)" in pooled.stderr
+    assert [line[:5] for line in pooled.stderr.splitlines() if line.startswith("[")] == ["[1/4]", "[2/4]", "[3/4]",
+                                                                                        "[4/4]"]
+    workers = set(run_pids(tmp_path / "auto"))
+    assert len(workers) == 2 and os.getpid() not in workers  # four configs, one pool of two workers
+    alone = cli("reproduce", "--quick", "--jobs", "1", "--runs-dir", tmp_path / "one", "--quiet", "--format", "json")
+    assert alone.exit_code == 0, alone.stderr
+    assert set(run_pids(tmp_path / "one")) == {os.getpid()}
+    assert json.loads(pooled.stdout)["measured"] == json.loads(alone.stdout)["measured"]
+    for config in reproduce.ARTICLE_CONFIGS:
+        (auto_run,) = (tmp_path / "auto").glob(f"*-{config}")
+        (one_run,) = (tmp_path / "one").glob(f"*-{config}")
+        assert (auto_run / "metrics.csv").read_text() == (one_run / "metrics.csv").read_text(), config

@@ -195,7 +195,7 @@ def test_a_broken_run_of_an_article_config_is_an_error(runs_dir):
 def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     """For real on the bundled MNIST, at 1/1000 of the steps (10 and 5): trains the four, then finds them."""
     monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)
-    first = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--quiet", "--format", "json")
+    first = cli("reproduce", "--quick", "--jobs", "1", "--runs-dir", runs_dir, "--quiet", "--format", "json")
     assert first.exit_code == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["reused"] == [] and sorted(report["runs"]) == sorted(reproduce.ARTICLE_CONFIGS)
