@@ -84,8 +84,12 @@ def _change_annotations(run: Run, change: Callable[[Annotations], None]) -> Anno
         change(annotations)
         try:
             run.directory.write_annotations(annotations)
-        except FileNotFoundError:  # `rm` moved the run between our read and our write
-            raise InputError(f"run {run.run_id} was moved or removed meanwhile; nothing was changed.") from None
+        except OSError as error:
+            if not run.directory.path.is_dir():  # `rm` moved it between our read and our write
+                raise InputError(f"run {run.run_id} was moved or removed meanwhile; nothing was changed.") from None
+            raise InputError(
+                f"run {run.run_id}: cannot write its annotations.json ({error.strerror}); nothing was changed."
+            ) from None
     return annotations
 
 

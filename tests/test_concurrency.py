@@ -111,13 +111,14 @@ def test_tags_and_a_note_at_once_keep_every_change(runs_dir):
 # --- the trash and the sweep record --------------------------------------------------------------------------
 
 
-def interrupted_sweep(runs_dir: Path, members: int) -> tuple[RunDir, list[str]]:
-    """A sweep whose last member completed and whose others were interrupted (a resume would continue them)."""
+def a_sweep(runs_dir: Path, members: int, others: str) -> tuple[RunDir, list[str]]:
+    """A sweep whose last member completed and whose others have the status `others` (interrupted: a resume
+    would continue them); its directory and the members' run ids."""
     sweep_id = "20261202-090000-ae"
     records, run_ids = [], []
     for index in range(members):
         run_id = f"20261202-10{index:04d}-ae"
-        status = "completed" if index == members - 1 else "interrupted"
+        status = "completed" if index == members - 1 else others
         make_run(runs_dir, run_id, "ae", status, sweep=sweep_id, sweep_member=index,
                  grid_point={"train.seed": index}, overrides={"train.seed": index})
         records.append(SweepMember(index, {"train.seed": index}, index, [f"train.seed={index}"], run_id, status))
@@ -131,7 +132,7 @@ def interrupted_sweep(runs_dir: Path, members: int) -> tuple[RunDir, list[str]]:
 
 
 def test_concurrent_rm_of_sweep_members_keeps_every_mark_and_the_sweep_resumes(runs_dir):
-    sweep, run_ids = interrupted_sweep(runs_dir, PROCESSES + 1)
+    sweep, run_ids = a_sweep(runs_dir, PROCESSES + 1, others="interrupted")
     removed = run_ids[:PROCESSES]  # every interrupted member: a resume has nothing left to train
     all_succeeded(together(*(("rm", run_id, "--yes", "--runs-dir", runs_dir) for run_id in removed)))
     members = json.loads((sweep.path / "sweep.json").read_text())["members"]
@@ -142,6 +143,26 @@ def test_concurrent_rm_of_sweep_members_keeps_every_mark_and_the_sweep_resumes(r
     assert resumed.exit_code == 0, resumed.output
     assert "1 of 1 members completed (20 removed)" in resumed.stdout
     assert json.loads((sweep.path / "sweep.json").read_text())["status"] == "completed"
+
+
+def test_rm_of_members_while_the_sweep_resumes_keeps_each_mark_it_reports(runs_dir):
+    sweep, run_ids = a_sweep(runs_dir, PROCESSES, others="completed")
+    removals = [("rm", run_id, "--yes", "--runs-dir", runs_dir) for run_id in run_ids[: PROCESSES - 1]]
+    results = together(*removals[: PROCESSES // 2], ("sweep", "--resume", sweep.run_id, "--runs-dir", runs_dir),
+                       *removals[PROCESSES // 2 :])
+    record = json.loads((sweep.path / "sweep.json").read_text())
+    assert record["status"] == "completed"
+    removed = {member["run_id"] for member in record["members"] if member["removed"]}
+    for result in results:
+        if result.args[0] == "sweep":
+            assert result.code == 0, result
+            continue
+        run_id = result.args[1]
+        if result.code == 0:  # moved and marked: the resume read the mark, or never saw the run in its sweep
+            assert run_id in removed and (runs_dir / ".trash" / run_id).is_dir()
+        else:  # refused while the sweep was being driven: nothing moved, nothing marked
+            assert "which is still running" in one_line_refusal(result)
+            assert run_id not in removed and (runs_dir / run_id).is_dir()
 
 
 def many_files_run(runs_dir: Path, run_id: str) -> Path:

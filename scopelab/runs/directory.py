@@ -75,7 +75,7 @@ class RunDir:
         The temporary name is this writer's alone (pid and a random token), and made with O_EXCL: a `tag`
         and the training process, or two `tag`s, never write into or rename each other's temporary."""
         target = self.path / name
-        temporary = target.with_name(f".{target.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+        temporary = target.with_name(f".{target.name}.scopelab-{os.getpid()}-{os.urandom(4).hex()}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             with open(fd, "w", encoding="utf-8") as handle:
