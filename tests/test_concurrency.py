@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from test_manage import make_run, snapshot
 
 from scopelab.ownership import LOCK_FILE, is_owned
 from scopelab.runs import RunDir, SweepMember, SweepRecord
-from scopelab.runs.directory import TRASH_LOCK
+from scopelab.runs.directory import RECORDS_LOCK, TRASH_LOCK
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
 
@@ -48,6 +49,11 @@ class Finished:
 
 def together(*commands: tuple) -> list[Finished]:
     """Run each command in its own scopelab process, all let go at once; how each one ended."""
+    return finish(commands, let_go(commands))
+
+
+def let_go(commands: tuple) -> list[subprocess.Popen]:
+    """Start each command in its own scopelab process and, once every one has imported scopelab, let them all go."""
     processes = [
         subprocess.Popen([sys.executable, "-c", AT_THE_BARRIER, *map(str, args)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -59,6 +65,15 @@ def together(*commands: tuple) -> list[Finished]:
         for process in processes:
             process.stdin.write("go\n")
             process.stdin.flush()
+    except BaseException:
+        finish(commands, processes)
+        raise
+    return processes
+
+
+def finish(commands: tuple, processes: list[subprocess.Popen]) -> list[Finished]:
+    """How each process ended (killed if it has not within two minutes)."""
+    try:
         finished = []
         for args, process in zip(commands, processes):
             out, err = process.communicate(timeout=120)
@@ -106,6 +121,42 @@ def test_tags_and_a_note_at_once_keep_every_change(runs_dir):
     all_succeeded(results)
     assert sorted(annotations(run)["tags"]) == sorted(f"t{index}" for index in range(PROCESSES - 1))
     assert annotations(run)["note"] == "kept"
+
+
+HOLD_RECORDS_LOCK = (
+    "import sys; from pathlib import Path; from scopelab.runs import RunDir\n"
+    "with RunDir(Path(sys.argv[1])).records_locked():\n"
+    "    print('held', flush=True); sys.stdin.readline()"
+)
+
+
+def waiting_for(lock: Path) -> int:
+    """How many processes wait for a flock on this file (the kernel lists them in /proc/locks, marked ->)."""
+    inode = f":{lock.stat().st_ino} "
+    return sum(line.split(":", 1)[1].lstrip().startswith("->") and inode in line
+               for line in Path("/proc/locks").read_text().splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks to see who waits for a lock")
+def test_a_records_lock_file_deleted_while_tags_wait_loses_no_tag(runs_dir):
+    run = make_run(runs_dir, "20261201-100000-ae", "ae").path
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RECORDS_LOCK, str(run)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=ENV)
+    assert holder.stdout.readline() == "held\n"
+    lock = run / RECORDS_LOCK
+    half = PROCESSES // 2
+    first = [("tag", run.name, f"t{index}", "--runs-dir", runs_dir) for index in range(half)]
+    waiting = let_go(first)
+    while waiting_for(lock) < half:  # every one of them blocked on the old lock file
+        assert all(process.poll() is None for process in waiting)
+        time.sleep(0.01)
+    lock.unlink()  # the first half waits on a file nobody else can find now
+    second = [("tag", run.name, f"t{index}", "--runs-dir", runs_dir) for index in range(half, PROCESSES)]
+    started = let_go(second)  # they make and lock a new file; both halves now go at once
+    holder.communicate("done\n", timeout=60)
+    results = finish(first, waiting) + finish(second, started)
+    all_succeeded(results)
+    assert sorted(annotations(run)["tags"]) == sorted(f"t{index}" for index in range(PROCESSES))
 
 
 # --- the trash and the sweep record --------------------------------------------------------------------------
