@@ -19,12 +19,15 @@ from typing import Any
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.runs import RunDir, saved_states
+from scopelab.runs.directory import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2
 STATE_KEYS = ("phase", "step", "rows", "lines", "test_metrics", "checkpoint")
-# What a killed writer leaves: RunDir.write_text's temporaries, TensorFlow's half-written variables.
-TEMPORARY_PATTERNS = (".*.tmp", "*tempstate*", "*_temp*")
+# What a killed writer leaves: RunDir.write_text's temporaries of the files only the run's owner writes (never
+# annotations.json's: a `tag` may be writing one right now), TensorFlow's half-written variables.
+OWNER_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE, "state-*.json")
+TEMPORARY_PATTERNS = (*(f".{name}.*.tmp" for name in OWNER_FILES), "*tempstate*", "*_temp*")
 
 
 class CheckpointProblem(Exception):

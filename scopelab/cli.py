@@ -442,9 +442,8 @@ def restore(references: tuple[str, ...], runs_dir: Path) -> None:
       scopelab restore 20261127-101500
     """
     from scopelab.manage import restore as restore_runs
-    from scopelab.manage import select_for_restore
 
-    restore_runs(runs_dir, select_for_restore(runs_dir, references), click.echo)
+    restore_runs(runs_dir, references, click.echo)
 
 
 @main.command()
@@ -465,7 +464,7 @@ def purge(yes: bool, runs_dir: Path) -> None:
         click.echo("the trash is empty.")
         return
     _confirm(f"Delete {len(found)} run(s) in {runs_dir}/.trash/ for good?", yes)
-    purge_trash(runs_dir, click.echo)
+    purge_trash(runs_dir, [path.name for path in found], click.echo)
 
 
 def _confirm(question: str, yes: bool) -> None:

@@ -11,12 +11,13 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from scopelab.errors import InputError
-from scopelab.ownership import is_owned
+from scopelab.ownership import Ownership, exclusive, is_owned
 from scopelab.runs import (
     TRASH_DIR,
     Annotations,
@@ -28,7 +29,9 @@ from scopelab.runs import (
     read_runs,
     resolve_run,
     resolve_sweep,
+    run_dirs,
 )
+from scopelab.runs.directory import TRASH_LOCK
 
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,63}$")
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -45,15 +48,17 @@ def tag(runs_dir: Path, reference: str, tags: tuple[str, ...], remove: bool) -> 
             raise InputError(
                 f"tag '{name}': use letters, digits and _ . : / + - (at most 64, starting with a letter or digit)."
             )
-    annotations = _annotations(run)
-    if remove:
-        missing = [name for name in tags if name not in annotations.tags]
-        if missing:
-            raise InputError(f"run {run.run_id} has no tag {', '.join(repr(name) for name in missing)}.")
-        annotations.tags = [name for name in annotations.tags if name not in tags]
-    else:
-        annotations.tags += [name for name in dict.fromkeys(tags) if name not in annotations.tags]
-    run.directory.write_annotations(annotations)
+
+    def change(annotations: Annotations) -> None:
+        if remove:
+            missing = [name for name in tags if name not in annotations.tags]
+            if missing:
+                raise InputError(f"run {run.run_id} has no tag {', '.join(repr(name) for name in missing)}.")
+            annotations.tags = [name for name in annotations.tags if name not in tags]
+        else:
+            annotations.tags += [name for name in dict.fromkeys(tags) if name not in annotations.tags]
+
+    annotations = _change_annotations(run, change)
     return f"{run.run_id}: tags {', '.join(annotations.tags) or '(none)'}"
 
 
@@ -62,10 +67,30 @@ def note(runs_dir: Path, reference: str, text: str | None) -> str:
     run = find_run(runs_dir, reference)
     if text is not None and not text.strip():
         raise InputError("the note is empty; give some text, or --clear to remove the note.")
-    annotations = _annotations(run)
-    annotations.note = text.strip() if text else ""
-    run.directory.write_annotations(annotations)
+
+    def change(annotations: Annotations) -> None:
+        annotations.note = text.strip() if text else ""
+
+    _change_annotations(run, change)
     return f"{run.run_id}: note {'set' if text else 'cleared'}"
+
+
+def _change_annotations(run: Run, change: Callable[[Annotations], None]) -> Annotations:
+    """Read, change and write annotations.json under the run's records lock: concurrent `tag` and `note`
+    commands each read what the one before wrote, so none loses another's change."""
+    change(_annotations(run))  # a dry run first: a change refused leaves the disk as it was, not even a lock file
+    with run.directory.records_locked():
+        annotations = _annotations(run)
+        change(annotations)
+        try:
+            run.directory.write_annotations(annotations)
+        except OSError as error:
+            if not run.directory.path.is_dir():  # `rm` moved it between our read and our write
+                raise InputError(f"run {run.run_id} was moved or removed meanwhile; nothing was changed.") from None
+            raise InputError(
+                f"run {run.run_id}: cannot write its annotations.json ({error.strerror}); nothing was changed."
+            ) from None
+    return annotations
 
 
 def _annotations(run: Run) -> Annotations:
@@ -114,24 +139,47 @@ def select_for_removal(request: RemoveRequest) -> list[Run]:
             raise InputError(
                 f"run {run.run_id} is still running (pid {run.record.pid} on {run.record.host}); stop it first."
             )
-        if (trash_dir(request.runs_dir) / run.run_id).exists():
-            trash = trash_dir(request.runs_dir)
-            raise InputError(f"run {run.run_id} is already in {trash}; purge or restore it first.")
-        _check_sweep_idle(request.runs_dir, run)
+        _check_trash_free(request.runs_dir, run)
+        sweep = _sweep_dir(request.runs_dir, run)
+        if sweep:
+            _check_sweep_idle(run, sweep)
     return chosen
 
 
 def remove(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> None:
-    """Move the runs to the trash; a sweep that had them marks those members removed."""
+    """Move the runs to the trash; a sweep that had them marks those members removed.
+
+    What select_for_removal checked may have changed since (the user was asked in between), so it is checked
+    again holding the locks: the trash's, each run's owner lock (a run being created or resumed is live, even
+    while its record still says it was interrupted) and the records lock of each sweep the runs belong to."""
     trash = trash_dir(runs_dir)
-    trash.mkdir(exist_ok=True)
-    for run in runs:
-        os.rename(run.directory.path, trash / run.run_id)
-        _mark_in_sweep(runs_dir, run, removed=True)
-        echo(f"moved {run.run_id} to {trash}/")
+    with _trash_locked(runs_dir), ExitStack() as held:
+        for run in runs:
+            if not run.directory.path.is_dir():
+                raise InputError(f"run {run.run_id} is no longer in {runs_dir}/ (removed meanwhile?); nothing moved.")
+            held.enter_context(Ownership(run.directory.path, f"run {run.run_id}"))
+            _check_trash_free(runs_dir, run)
+        sweeps = _lock_sweeps(runs_dir, runs, held)
+        trash.mkdir(exist_ok=True)
+        for run in runs:
+            os.rename(run.directory.path, trash / run.run_id)
+            _mark_in_sweep(sweeps, run, removed=True)
+            echo(f"moved {run.run_id} to {trash}/")
 
 
-def select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]:
+def restore(runs_dir: Path, references: tuple[str, ...], echo: Callable[[str], None]) -> None:
+    """Move runs back from the trash, holding the trash's lock: a `purge` cannot delete one half way."""
+    _select_for_restore(runs_dir, references)  # a dry run first: refused input leaves not even a lock file
+    with _trash_locked(runs_dir), ExitStack() as held:
+        runs = _select_for_restore(runs_dir, references)
+        sweeps = _lock_sweeps(runs_dir, runs, held)
+        for run in runs:
+            os.rename(run.directory.path, runs_dir / run.run_id)
+            _mark_in_sweep(sweeps, run, removed=False)
+            echo(f"restored {run.run_id} to {runs_dir}/")
+
+
+def _select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]:
     trash = trash_dir(runs_dir)
     chosen = []
     for reference in references:
@@ -145,26 +193,38 @@ def select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]
     return chosen
 
 
-def restore(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> None:
-    for run in runs:
-        os.rename(run.directory.path, runs_dir / run.run_id)
-        _mark_in_sweep(runs_dir, run, removed=False)
-        echo(f"restored {run.run_id} to {runs_dir}/")
-
-
 def trashed(runs_dir: Path) -> list[Path]:
     trash = trash_dir(runs_dir)
     return sorted(path for path in trash.iterdir()) if trash.is_dir() else []
 
 
-def purge(runs_dir: Path, echo: Callable[[str], None]) -> None:
-    """Delete everything in the trash, for good."""
-    for path in trashed(runs_dir):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-        echo(f"deleted {path.name}")
+def purge(runs_dir: Path, names: list[str], echo: Callable[[str], None]) -> None:
+    """Delete for good the runs named (those the user agreed to) that are still in the trash, holding the
+    trash's lock: a `restore` either ran before (the run is back, and left alone) or waits and finds it gone."""
+    trash = trash_dir(runs_dir)
+    with _trash_locked(runs_dir):
+        for name in names:
+            path = trash / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                path.unlink()
+            else:
+                echo(f"{name} is no longer in the trash (restored meanwhile); left alone")
+                continue
+            echo(f"deleted {name}")
+
+
+def _trash_locked(runs_dir: Path) -> AbstractContextManager[None]:
+    if not runs_dir.is_dir():
+        run_dirs(runs_dir)  # a file in the way says so
+        raise InputError(f"{runs_dir}: no runs directory, so no trash in it.")
+    return exclusive(runs_dir / TRASH_LOCK, f"the trash of {runs_dir}")
+
+
+def _check_trash_free(runs_dir: Path, run: Run) -> None:
+    if (trash_dir(runs_dir) / run.run_id).exists():
+        raise InputError(f"run {run.run_id} is already in {trash_dir(runs_dir)}; purge or restore it first.")
 
 
 def parse_age(text: str) -> float:
@@ -186,24 +246,43 @@ def _age_seconds(run: Run) -> float:
         return time.time() - run.directory.path.stat().st_mtime
 
 
-def _check_sweep_idle(runs_dir: Path, run: Run) -> None:
-    """A running sweep rewrites its sweep.json, which would undo the mark that a member was removed."""
-    found = _sweep_of(runs_dir, run)
-    if found is None:
-        return
-    directory, record = found
-    if record.status == "running" and is_owned(directory.path):
+def _check_sweep_idle(run: Run, sweep: RunDir) -> None:
+    """A sweep being driven rewrites its sweep.json, which would undo the mark that a member was removed.
+    Its driver holds the sweep's owner lock (scopelab.ownership) from before it reads the record."""
+    if is_owned(sweep.path):
         raise InputError(
-            f"run {run.run_id} belongs to sweep {record.sweep_id}, which is still running; remove it once the "
+            f"run {run.run_id} belongs to sweep {sweep.run_id}, which is still running; remove it once the "
             "sweep has finished."
         )
 
 
-def _mark_in_sweep(runs_dir: Path, run: Run, removed: bool) -> None:
-    found = _sweep_of(runs_dir, run)
-    if found is None:
+def _lock_sweeps(runs_dir: Path, runs: list[Run], held: ExitStack) -> dict[str, tuple[RunDir, SweepRecord]]:
+    """The sweeps the runs belong to, by run id: each one's records lock held, checked idle and its record read
+    under the lock (a `sweep --resume` reads it under the same lock, after taking the sweep's owner lock).
+    A sweep without a readable record is left out: there is no record to keep consistent."""
+    records: dict[Path, SweepRecord | None] = {}
+    found = {}
+    for run in runs:
+        sweep = _sweep_dir(runs_dir, run)
+        if sweep is None:
+            continue
+        if sweep.path not in records:
+            held.enter_context(sweep.records_locked())
+            try:
+                records[sweep.path] = sweep.read_sweep()
+            except (OSError, ValueError):
+                records[sweep.path] = None
+        _check_sweep_idle(run, sweep)
+        record = records[sweep.path]
+        if record is not None:
+            found[run.run_id] = (sweep, record)
+    return found
+
+
+def _mark_in_sweep(sweeps: dict[str, tuple[RunDir, SweepRecord]], run: Run, removed: bool) -> None:
+    if run.run_id not in sweeps:
         return
-    directory, record = found
+    directory, record = sweeps[run.run_id]
     for member in record.members:
         if member.run_id == run.run_id:
             member.removed = removed
@@ -211,13 +290,11 @@ def _mark_in_sweep(runs_dir: Path, run: Run, removed: bool) -> None:
             return
 
 
-def _sweep_of(runs_dir: Path, run: Run) -> tuple[RunDir, SweepRecord] | None:
-    """The sweep a run is a member of, with its record; None when there is none or no readable record
-    to keep consistent."""
+def _sweep_dir(runs_dir: Path, run: Run) -> RunDir | None:
+    """The directory of the sweep a run is a member of; None when it has none (or it is gone)."""
     if not run.sweep:
         return None
     try:
-        directory = resolve_sweep(runs_dir, run.sweep)
-        return directory, directory.read_sweep()
-    except (InputError, OSError, ValueError):
+        return resolve_sweep(runs_dir, run.sweep)
+    except InputError:
         return None

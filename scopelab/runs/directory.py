@@ -18,11 +18,13 @@ import json
 import os
 import re
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scopelab.errors import InputError
+from scopelab.ownership import exclusive
 from scopelab.runs.record import Annotations, RunRecord, SweepRecord
 from scopelab.safe_read import METRICS_LIMIT, RECORD_LIMIT, read_json, read_text
 
@@ -35,6 +37,8 @@ METRICS_FILE = "metrics.csv"
 LOG_FILE = "log.txt"
 ANNOTATIONS_FILE = "annotations.json"
 SWEEP_FILE = "sweep.json"
+RECORDS_LOCK = ".records.lock"  # scopelab.ownership.exclusive: one writer of annotations.json or sweep.json
+TRASH_LOCK = ".trash.lock"  # in the runs directory: one `rm`, `restore` or `purge` at a time
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,22 @@ class RunDir:
         return self.path / LOG_FILE
 
     def write_text(self, name: str, text: str) -> None:
-        """Write to a temporary name, then rename: a killed run never leaves a half-written file."""
+        """Write to a temporary name, then rename: a killed run never leaves a half-written file.
+
+        The temporary name is this writer's alone (pid and a random token), and made with O_EXCL: a `tag`
+        and the training process, or two `tag`s, never write into or rename each other's temporary."""
         target = self.path / name
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        temporary = target.with_name(f".{target.name}.scopelab-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            with open(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # ours by its name: a full disk gets its room back
+            raise
 
     def write_json(self, name: str, data: Any) -> None:
         self.write_text(name, json.dumps(data, indent=2) + "\n")
@@ -103,6 +115,11 @@ class RunDir:
 
     def write_annotations(self, annotations: Annotations) -> None:
         self.write_json(ANNOTATIONS_FILE, annotations.to_json())
+
+    def records_locked(self) -> AbstractContextManager[None]:
+        """Held around a read-modify-write of a record others change too: a run's annotations.json (`tag`,
+        `note`), a sweep's sweep.json (`rm`, `restore` and `sweep --resume`)."""
+        return exclusive(self.path / RECORDS_LOCK, f"the records of {self.run_id}")
 
     def read_sweep(self) -> SweepRecord:
         return SweepRecord.from_json(read_json(self.path / SWEEP_FILE, RECORD_LIMIT))

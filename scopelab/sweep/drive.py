@@ -140,7 +140,8 @@ class _Progress:
 def _finish(sweep: Sweep, request: SweepRequest, stop: StopRequest, echo: Callable[[str], None]) -> RunDir:
     """Write how the sweep ended; raise Interrupted when a signal stopped it, RunFailed when a member did not
     complete."""
-    record, members = sweep.record, sweep.record.members
+    record = sweep.record
+    members = [member for member in record.members if not member.removed]  # in the trash: left out, as by _start
     stopped = stop.signal_number is not None
     if stopped:
         reconcile(sweep, request.runs_dir)
@@ -148,7 +149,9 @@ def _finish(sweep: Sweep, request: SweepRequest, stop: StopRequest, echo: Callab
     record.status = "completed" if completed == len(members) else "interrupted" if stopped else "failed"
     record.ended_at, record.pid, record.host = utc_now(), None, None
     sweep.save()
-    echo(f"sweep {record.sweep_id}: {completed} of {len(members)} members completed")
+    removed = len(record.members) - len(members)
+    echo(f"sweep {record.sweep_id}: {completed} of {len(members)} members completed"
+         + (f" ({removed} removed)" if removed else ""))
     again = f"scopelab sweep --resume {record.sweep_id} --runs-dir {request.runs_dir}"
     if stopped:
         name = signal.Signals(stop.signal_number).name

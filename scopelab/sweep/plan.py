@@ -102,7 +102,10 @@ def reopen(request: SweepRequest, held: ExitStack, echo: Callable[[str], None]) 
     directory = resolve_sweep(request.runs_dir, request.resume)
     held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
     try:
-        record = directory.read_sweep()
+        # Under the records lock: an `rm` of a member that checked the sweep idle just before we took its
+        # owner lock writes its mark first, and we read it. Any later `rm` finds the sweep owned and refuses.
+        with directory.records_locked():
+            record = directory.read_sweep()
     except (OSError, ValueError):
         raise InputError(f"sweep {directory.run_id}: its {SWEEP_FILE} is missing or unreadable.") from None
     sweep = Sweep(directory, record)
