@@ -114,6 +114,17 @@ DEVICE = click.option(
 QUIET = click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal).")
 STATUS = click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
 YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _fit_tables(ctx: click.Context, param: click.Parameter, wide: bool) -> None:
+    if not ctx.resilient_parsing:  # completing a command line prints no table
+        from scopelab.report.tables import fit_to_terminal
+
+        fit_to_terminal(wide)
+
+
+WIDE = click.option("--wide", is_flag=True, expose_value=False, callback=_fit_tables,
+                    help="Print tables whole on a terminal too (there they are cut to fit; to a pipe or file, never).")
 # Commands that run many members (sweep, reproduce): how many at once, where, and how loudly.
 EXECUTION = options(
     JOBS, EXECUTOR, ADDRESS,
@@ -295,6 +306,7 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @click.option("--sweeps", "only_sweeps", is_flag=True, help="List the sweeps instead: config, grid, members by status.")
 @click.option("--trash", is_flag=True, help="List the runs in the trash (<runs-dir>/.trash/) instead.")
 @format_option(LIST_FORMATS, "csv holds one section: the runs, or the configs with --configs.")
+@WIDE
 def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_runs: bool, config_name: str | None,
                  status: str | None, tag: str | None, sweep: str | None, last: int | None, sort: str | None,
                  reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str) -> None:
@@ -328,6 +340,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
 @click.argument("run", metavar="RUN", shell_complete=_complete_runs)
 @RUNS_DIR
 @format_option(["text", "json"], "json: the whole record as one object.", default="text")
+@WIDE
 def show(run: str, runs_dir: Path, fmt: str) -> None:
     """Show one run at a glance: config, overrides, status, metrics, provenance, variables, tags, note.
 
@@ -471,6 +484,7 @@ def _interactive() -> bool:
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw the loss curves into this image (needs: pip install 'scopelab[plot]').")
 @click.option("--each", is_flag=True, help="One column per run: do not pool repeats of a config.")
+@WIDE
 def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | None, each: bool) -> None:
     """Set runs side by side: loss per logged step, test metrics, and what differs in their configs.
 
@@ -497,6 +511,7 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
 @format_option(["table", "markdown", "json"], "markdown pastes into a README.")
 @click.option("--api", type=click.Choice(["tf1", "tf2"]), default="tf1", show_default=True,
               help="tf2: each row next to what TensorFlow 2 does for the same intent.")
+@WIDE
 def scopes(fmt: str, api: str) -> None:
     """Show how TensorFlow names things under name_scope and variable_scope, and when reuse is refused.
 
@@ -521,6 +536,7 @@ def scopes(fmt: str, api: str) -> None:
 @overrides_option("Override a config key (repeatable), e.g. --set model.tied=false.")
 @RUNS_DIR
 @format_option(["table", "json"])
+@WIDE
 def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -> None:
     """Show the variables of a config's graph (or a run's) and where the graph uses them.
 
@@ -613,6 +629,7 @@ def board(references: tuple[str, ...], runs_dir: Path, port: int, host: str) -> 
 @click.option("--quick", is_flag=True, help="One twentieth of the steps: checks an install in well under a minute.")
 @format_option(REPRODUCE_FORMATS, "markdown pastes into a README; json holds every number.")
 @EXECUTION
+@WIDE
 def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jobs: int, executor: str,
               address: str | None, threads: int, device: str, quiet: bool) -> None:
     """Run the article's four experiments and set its figures beside the measured ones.
@@ -651,6 +668,7 @@ def config() -> None:
 @config.command(name="show")
 @click.argument("name", metavar="CONFIG")
 @overrides_option()
+@WIDE
 def config_show(name: str, overrides: tuple[str, ...]) -> None:
     """Print a CONFIG with every default filled in and its base applied: what a run would record.
 
@@ -663,9 +681,10 @@ def config_show(name: str, overrides: tuple[str, ...]) -> None:
     """
     from scopelab.config import dump_config, load_config
     from scopelab.config_source import resolve_config, source_label
+    from scopelab.report.tables import fit_width
 
     path = resolve_config(name)
-    click.echo(f"# {source_label(path)}, resolved\n{dump_config(load_config(path, overrides))}", nl=False)
+    click.echo(f"# {source_label(path)}, resolved\n{dump_config(load_config(path, overrides), fit_width())}", nl=False)
 
 
 @config.command(name="copy")

@@ -214,8 +214,12 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return _plain(dataclasses.asdict(config))
 
 
-def dump_config(config: Config) -> str:
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+def dump_config(config: Config, width: int | None = None) -> str:
+    """The config as YAML; width: fold long strings to fit about that many columns (YAML folds at a space
+    once past its width, so it is given a word's allowance less; the text reads back the same)."""
+    if width is None:
+        return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False, width=max(width - 16, 20))
 
 
 def overridden(config: Config, overrides: tuple[str, ...] | list[str]) -> dict[str, Any]:

@@ -231,7 +231,7 @@ def sweeps_report(runs_dir: Path, fmt: str) -> str:
         for row in rows
     ]
     table = Table(f"sweeps in {runs_dir}/ (newest first)", ["sweep", "config", "grid", "status", "members", "created"],
-                  cells)
+                  cells, give=(2, 4, 1, 5))
     return to_text(table)
 
 
@@ -274,6 +274,7 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
             f"configs: in {request.configs_dir}/ and built in (scopelab run NAME)",
             ["name", "experiment", "source", "description"],
             [[row["name"], row["experiment"], row["source"], row["description"]] for row in rows],
+            give=(3, 2),
         )
         return to_text(table)
     where = request.runs_dir / TRASH_DIR if request.trash else request.runs_dir
@@ -290,11 +291,22 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
         [columns[index] for index in keep],
         [[row[index] for index in keep] for row in cells],
         right={keep.index(columns.index(column)) for column in ("steps", "wall")},
+        give=_positions(GIVE, columns, keep),
+        drop=_positions(DROP, columns, keep),
     )
     return to_text(table)
 
 
 OPTIONAL = ("overrides", "tags", "note", "why")
+# On a narrow terminal these columns are left out (in this order) rather than shorten the others; then
+# these are shortened, the first first. The run's short id, status, steps, wall and start are never cut.
+DROP = ("note", "tags", "overrides", "started")
+GIVE = ("why", "note", "tags", "overrides", "config", "metric")
+
+
+def _positions(names: tuple[str, ...], columns: list[str], keep: list[int]) -> tuple[int, ...]:
+    """Where the named columns are among those kept."""
+    return tuple(keep.index(columns.index(name)) for name in names if columns.index(name) in keep)
 
 
 def _run_cells(row: dict) -> list[str]:

@@ -1,16 +1,22 @@
 """The one table model of every report (`list`, `show`, `compare`, `reproduce`, `inspect`, `scopes`) and its
 renderers: aligned text, markdown, csv and json.
 
+On a terminal, text tables fit its width (`fit_to_terminal`): long cells end in an ellipsis, number columns
+wrap their headers, titles and free lines wrap. Written to a pipe or a file, nothing is cut.
+
 Plain Python (csv, json, textwrap): `list`, `show` and `compare` import it and must stay free of TensorFlow.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import sys
 import textwrap
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +33,11 @@ class Table:
     code: set[int] = field(default_factory=set)  # columns of code: in backticks in markdown
     wrap: tuple[int, ...] | None = None  # text: wrap each column at this width, a blank line between rows
     rule: bool = True  # text: a line of dashes under the header
+    # Fitting a terminal: the columns that may be shortened, the first named giving way first (None: every
+    # column not of numbers, the widest a character at a time). A column not named keeps its cells whole.
+    give: tuple[int, ...] | None = None
+    # The columns left out, in this order, rather than shorten a column not among them.
+    drop: tuple[int, ...] = ()
 
     @classmethod
     def of_records(cls, records: list[dict], columns: Sequence[str], title: str = "") -> Table:
@@ -35,10 +46,14 @@ class Table:
 
 
 def to_text(table: Table) -> str:
-    """Columns padded to their widest cell and two spaces apart, the title above; trailing spaces cut."""
+    """Columns padded to their widest cell and two spaces apart, the title above; trailing spaces cut. On a
+    terminal (fit_to_terminal), fitted to its width first."""
+    width = _FIT_WIDTH.get()
+    if width is not None:
+        table = fit(table, width)
     rows = [[_lines(cell, table.wrap[index] if table.wrap else None) for index, cell in enumerate(row)]
             for row in table.rows]
-    header = [[[cell] for cell in table.header]] if table.header else []
+    header = [[cell.split("\n") for cell in table.header]] if table.header else []  # fit may wrap a header
     widths = [max(len(line) for cell in column for line in cell) for column in zip(*header, *rows)]
 
     def line(cells: list[str]) -> str:
@@ -47,16 +62,20 @@ def to_text(table: Table) -> str:
             for index, (cell, width) in enumerate(zip(cells, widths))
         ).rstrip()
 
+    def stacked(row: list[list[str]]) -> list[str]:
+        """A row of cells of several lines as that many lines."""
+        return [line([cell[depth] if depth < len(cell) else "" for cell in row])
+                for depth in range(max(len(cell) for cell in row))]
+
     lines = [table.title] if table.title else []
     if table.header:
-        lines.append(line(table.header))
+        lines += stacked(header[0])
         if table.rule:
             lines.append(line(["-" * width for width in widths]))
     for number, row in enumerate(rows):
         if number and table.wrap:
             lines.append("")  # wrapped rows stay readable apart
-        for depth in range(max(len(cell) for cell in row)):
-            lines.append(line([cell[depth] if depth < len(cell) else "" for cell in row]))
+        lines += stacked(row)
     return "\n".join(lines)
 
 
@@ -91,3 +110,109 @@ def to_csv(table: Table) -> str:
 def to_json(table: Table) -> str:
     """The rows as objects keyed by the header; no title."""
     return json.dumps([dict(zip(table.header, row)) for row in table.rows], indent=2)
+
+
+# Fitting text to a terminal. One setting for the whole command: cli.py's --wide option sets it before the
+# command runs, and every text table and free line printed afterwards follows it.
+_FIT_WIDTH: ContextVar[int | None] = ContextVar("fit_width", default=None)
+NARROWEST = 40  # below this, fitting gives unreadable cells: the terminal wraps instead
+FLOOR = 10  # a column shortened first goes down to this before the next one gives way
+ELLIPSIS = "…"
+
+
+def fit_to_terminal(wide: bool) -> None:
+    """From now on, fit text to the terminal's width when stdout is a terminal and not `wide`; otherwise (a
+    pipe, a file, --wide) print everything whole, so scripts read the same bytes as always."""
+    import shutil  # here: only commands that print tables pay for it
+
+    fits = not wide and sys.stdout.isatty()
+    _FIT_WIDTH.set(max(shutil.get_terminal_size().columns, NARROWEST) if fits else None)
+
+
+def fit_width() -> int | None:
+    """The terminal's width while fitting to it, else None."""
+    return _FIT_WIDTH.get()
+
+
+def fit_text(text: str, indent: str = "") -> str:
+    """A free line (a verdict, a heading) wrapped to the terminal, the lines after the first indented; whole
+    when not fitting."""
+    width = _FIT_WIDTH.get()
+    if width is None or len(text) <= width:
+        return text
+    return textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def fit(table: Table, width: int) -> Table:
+    """The table cut to `width` columns: number columns wrap a long header; the columns that may be left
+    out are, as far as needed to keep the others whole (named under the title); then the columns that may
+    give way are shortened (wrapped in a wrapping table, else ending in an ellipsis): those of an explicit
+    order in it down to FLOOR, then the widest of them a character at a time. The title is wrapped."""
+    header = list(table.header)
+    widths = _natural_widths(table, header)
+    if _excess(widths, width) > 0:
+        for index in table.right & set(range(len(header))):
+            values = max((len(str(row[index])) for row in table.rows), default=1)
+            header[index] = "\n".join(textwrap.wrap(header[index], values, break_long_words=False)) or header[index]
+        widths = _natural_widths(table, header)
+    give = table.give if table.give is not None else sorted(
+        (index for index in range(len(widths)) if index not in table.right), key=lambda index: -widths[index])
+    # A column that may be left out is, before any other column is shortened: what stays is whole.
+    dropped: list[int] = []
+    for index in table.drop:
+        shortest = [min(size, FLOOR) if column in give and column in table.drop else size
+                    for column, size in enumerate(widths) if column not in dropped]
+        if _excess(shortest, width) <= 0:
+            break
+        dropped.append(index)
+    excess = _excess([size for column, size in enumerate(widths) if column not in dropped], width)
+    caps = {index: widths[index] for index in give if index not in dropped}
+    for index in caps if table.give is not None else ():
+        cut = min(max(excess, 0), max(widths[index] - FLOOR, 0))
+        caps[index] -= cut
+        excess -= cut
+    while excess > 0 and caps and max(caps.values()) > 2:
+        widest = max(caps, key=caps.__getitem__)
+        caps[widest] -= 1
+        excess -= 1
+    title = table.title
+    if dropped:
+        names = ", ".join(table.header[index] for index in dropped)
+        title = f"{title}\n({names} left out to fit the terminal: --wide shows them)".lstrip("\n")
+    fitted = dataclasses.replace(
+        table,
+        title="\n".join(fit_text(line) for line in title.split("\n")) if title else title,
+        header=[_shorten(cell, caps.get(index)) for index, cell in enumerate(header) if index not in dropped],
+        rows=[[_shorten(cell, caps.get(index)) if not table.wrap else cell
+               for index, cell in enumerate(row) if index not in dropped] for row in table.rows],
+    )
+    kept = [index for index in range(len(widths)) if index not in dropped]
+    renumber = {index: new for new, index in enumerate(kept)}
+    fitted.right = {renumber[index] for index in table.right if index in renumber}
+    fitted.code = {renumber[index] for index in table.code if index in renumber}
+    if table.wrap:
+        fitted.wrap = tuple(min(table.wrap[index], caps.get(index, table.wrap[index])) for index in kept)
+    return fitted
+
+
+def _excess(widths: list[int], width: int) -> int:
+    return sum(widths) + 2 * (len(widths) - 1) - width
+
+
+def _natural_widths(table: Table, header: list[str]) -> list[int]:
+    columns: list[list[str]] = [cell.split("\n") for cell in header]
+    for row in table.rows:
+        for index, cell in enumerate(row):
+            lines = _lines(str(cell), table.wrap[index] if table.wrap else None)
+            if index < len(columns):
+                columns[index] += lines
+            else:
+                columns.append(lines)
+    return [max(map(len, lines), default=0) for lines in columns]
+
+
+def _shorten(cell: Any, cap: int | None) -> Any:
+    """Each line of a text cell longer than cap cut to end in an ellipsis."""
+    if cap is None or not isinstance(cell, str):
+        return cell
+    return "\n".join(line if len(line) <= cap else line[: cap - 1] + ELLIPSIS for line in cell.split("\n"))
