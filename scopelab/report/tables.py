@@ -72,8 +72,9 @@ def to_text(table: Table) -> str:
         lines += stacked(header[0])
         if table.rule:
             lines.append(line(["-" * width for width in widths]))
+    spaced = table.wrap or any(len(cell) > 1 for row in rows for cell in row)
     for number, row in enumerate(rows):
-        if number and table.wrap:
+        if number and spaced:
             lines.append("")  # wrapped rows stay readable apart
         lines += stacked(row)
     return "\n".join(lines)
@@ -81,7 +82,7 @@ def to_text(table: Table) -> str:
 
 def _lines(cell: str, width: int | None) -> list[str]:
     if width is None:
-        return [cell]
+        return cell.split("\n") if "\n" in cell else [cell]  # lines of its own: fit wraps number cells
     return textwrap.wrap(cell, width, break_on_hyphens=False) or [""]
 
 
@@ -144,33 +145,35 @@ def fit_text(text: str, indent: str = "") -> str:
 
 
 def fit(table: Table, width: int) -> Table:
-    """The table cut to `width` columns: number columns wrap a long header; the columns that may be left
-    out are, as far as needed to keep the others whole (named under the title); then the columns that may
-    give way are shortened (wrapped in a wrapping table, else ending in an ellipsis): those of an explicit
-    order in it down to FLOOR, then the widest of them a character at a time. The title is wrapped."""
-    header = list(table.header)
-    widths = _natural_widths(table, header)
+    """The table cut to `width` columns, in steps, each only while it is still too wide: number columns
+    wrap a long header; the columns that may be left out are (named under the title); the columns of an
+    explicit `give` order are shortened in it down to FLOOR; a number cell's ± std goes under its mean;
+    then the widest column that may give way loses a character at a time. A shortened cell ends in an
+    ellipsis (in a wrapping table it wraps narrower instead). The title is wrapped."""
+    header, rows = list(table.header), [[str(cell) for cell in row] for row in table.rows]
+    numbers = table.right & set(range(len(header)))
+    widths = _natural_widths(table.wrap, header, rows)
     if _excess(widths, width) > 0:
-        for index in table.right & set(range(len(header))):
-            values = max((len(str(row[index])) for row in table.rows), default=1)
-            header[index] = "\n".join(textwrap.wrap(header[index], values, break_long_words=False)) or header[index]
-        widths = _natural_widths(table, header)
+        for index in numbers:
+            header[index] = _wrap_to(header[index], max(len(row[index]) for row in rows) if rows else 1)
+        widths = _natural_widths(table.wrap, header, rows)
     give = table.give if table.give is not None else sorted(
-        (index for index in range(len(widths)) if index not in table.right), key=lambda index: -widths[index])
-    # A column that may be left out is, before any other column is shortened: what stays is whole.
-    dropped: list[int] = []
-    for index in table.drop:
-        shortest = [min(size, FLOOR) if column in give and column in table.drop else size
-                    for column, size in enumerate(widths) if column not in dropped]
-        if _excess(shortest, width) <= 0:
-            break
-        dropped.append(index)
-    excess = _excess([size for column, size in enumerate(widths) if column not in dropped], width)
-    caps = {index: widths[index] for index in give if index not in dropped}
+        (index for index in range(len(widths)) if index not in numbers), key=lambda index: -widths[index])
+    dropped = _to_leave_out(table.drop, give, widths, width)
+    kept = [index for index in range(len(widths)) if index not in dropped]
+    excess = _excess([widths[index] for index in kept], width)
+    caps = {index: widths[index] for index in give if index in kept}
     for index in caps if table.give is not None else ():
         cut = min(max(excess, 0), max(widths[index] - FLOOR, 0))
         caps[index] -= cut
         excess -= cut
+    if excess > 0 and numbers:
+        for index in numbers:
+            for row in rows:
+                row[index] = row[index].replace(" ± ", "\n± ")  # the std under its mean
+            header[index] = _wrap_to(header[index], max(len(line) for row in rows for line in row[index].split("\n")))
+        narrower = _natural_widths(table.wrap, header, rows)
+        excess -= sum(widths[index] - narrower[index] for index in numbers if index in kept)
     while excess > 0 and caps and max(caps.values()) > 2:
         widest = max(caps, key=caps.__getitem__)
         caps[widest] -= 1
@@ -179,36 +182,51 @@ def fit(table: Table, width: int) -> Table:
     if dropped:
         names = ", ".join(table.header[index] for index in dropped)
         title = f"{title}\n({names} left out to fit the terminal: --wide shows them)".lstrip("\n")
-    fitted = dataclasses.replace(
+    renumber = {index: new for new, index in enumerate(kept)}
+    return dataclasses.replace(
         table,
         title="\n".join(fit_text(line) for line in title.split("\n")) if title else title,
-        header=[_shorten(cell, caps.get(index)) for index, cell in enumerate(header) if index not in dropped],
-        rows=[[_shorten(cell, caps.get(index)) if not table.wrap else cell
-               for index, cell in enumerate(row) if index not in dropped] for row in table.rows],
+        header=[_shorten(header[index], caps.get(index)) for index in kept] if header else header,
+        rows=[[row[index] if table.wrap else _shorten(row[index], caps.get(index)) for index in kept] for row in rows],
+        right={renumber[index] for index in table.right if index in renumber},
+        code={renumber[index] for index in table.code if index in renumber},
+        wrap=tuple(min(table.wrap[index], caps.get(index, table.wrap[index])) for index in kept)
+        if table.wrap else None,
     )
-    kept = [index for index in range(len(widths)) if index not in dropped]
-    renumber = {index: new for new, index in enumerate(kept)}
-    fitted.right = {renumber[index] for index in table.right if index in renumber}
-    fitted.code = {renumber[index] for index in table.code if index in renumber}
-    if table.wrap:
-        fitted.wrap = tuple(min(table.wrap[index], caps.get(index, table.wrap[index])) for index in kept)
-    return fitted
+
+
+def _to_leave_out(drop: tuple[int, ...], give: Sequence[int], widths: list[int], width: int) -> list[int]:
+    """The columns of `drop`, in order, that must go for the rest to fit with only the others of `drop`
+    shortened: a column that may be left out is, before any other column is shortened."""
+    dropped: list[int] = []
+    for index in drop:
+        shortest = [min(size, FLOOR) if column in give and column in drop else size
+                    for column, size in enumerate(widths) if column not in dropped]
+        if _excess(shortest, width) <= 0:
+            break
+        dropped.append(index)
+    return dropped
 
 
 def _excess(widths: list[int], width: int) -> int:
     return sum(widths) + 2 * (len(widths) - 1) - width
 
 
-def _natural_widths(table: Table, header: list[str]) -> list[int]:
+def _natural_widths(wrap: tuple[int, ...] | None, header: list[str], rows: list[list[str]]) -> list[int]:
     columns: list[list[str]] = [cell.split("\n") for cell in header]
-    for row in table.rows:
+    for row in rows:
         for index, cell in enumerate(row):
-            lines = _lines(str(cell), table.wrap[index] if table.wrap else None)
+            lines = _lines(cell, wrap[index] if wrap else None)
             if index < len(columns):
                 columns[index] += lines
             else:
                 columns.append(lines)
     return [max(map(len, lines), default=0) for lines in columns]
+
+
+def _wrap_to(text: str, width: int) -> str:
+    """Lines of at most width where the words allow (a word is never broken)."""
+    return "\n".join(textwrap.wrap(text, max(width, 1), break_long_words=False, break_on_hyphens=False)) or text
 
 
 def _shorten(cell: Any, cap: int | None) -> Any:
