@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,51 +11,18 @@ from typing import Any, TypeVar
 
 import click
 
+from scopelab import completion
+from scopelab.completion import RUNS_DIR_ENV
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])  # a command's function
 Option = Callable[[F], F]  # what click.option returns: a decorator that adds one option
-RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
 RUNS_DIR = click.option(
     "--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, envvar=RUNS_DIR_ENV,
     show_envvar=True, help="Where run directories live.",
 )
-
-
-def _runs_dir_of(ctx: click.Context) -> Path:
-    """The runs directory a command line names so far (for completion, before it is parsed for real)."""
-    return Path(ctx.params.get("runs_dir") or os.environ.get(RUNS_DIR_ENV) or "runs")
-
-
-def _complete_runs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Run ids and config names (a config name means its latest run)."""
-    from scopelab.runs import run_dirs
-
-    ids = [run.run_id for run in run_dirs(_runs_dir_of(ctx))] if _runs_dir_of(ctx).is_dir() else []
-    return [name for name in [*ids, *_run_config_names(ctx)] if name.startswith(incomplete)]
-
-
-def _complete_run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from scopelab.runs import run_dirs
-
-    runs_dir = _runs_dir_of(ctx)
-    return [run.run_id for run in run_dirs(runs_dir) if run.run_id.startswith(incomplete)] if runs_dir.is_dir() else []
-
-
-def _complete_configs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """The config files on offer and the config names the runs used."""
-    configs_dir = Path(ctx.params.get("configs_dir") or "configs")
-    names = {path.stem for path in configs_dir.glob("*.y*ml")} if configs_dir.is_dir() else set()
-    return sorted(name for name in names | set(_run_config_names(ctx)) if name.startswith(incomplete))
-
-
-def _run_config_names(ctx: click.Context) -> list[str]:
-    from scopelab.runs import read_runs
-
-    runs_dir = _runs_dir_of(ctx)
-    return sorted({run.config_name for run in read_runs(runs_dir) if run.record}) if runs_dir.is_dir() else []
 
 
 # Options used by more than one command, each defined once. Where commands word an option's help for
@@ -78,7 +44,8 @@ def format_option(choices: Sequence[str], help_text: str | None = None, default:
 
 
 def config_name_option(help_text: str) -> Option:
-    return click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs, help=help_text)
+    return click.option("--config", "config_name", metavar="NAME", shell_complete=completion.run_config_names,
+                        help=help_text)
 
 
 def options(*decorators: Option) -> Option:
@@ -209,6 +176,8 @@ def main(ctx: click.Context, debug: bool) -> None:
       scopelab list                  # the built-in experiments, and your runs
       scopelab run tied_ae
       scopelab reproduce --quick     # the article's tables, at 1/20 of the steps
+
+    Tab completion: `scopelab completion --help` says how to install it.
     """
     ctx.obj = {"debug": debug}
     if ctx.invoked_subcommand is None:
@@ -216,11 +185,11 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
-@click.argument("config", required=False)
+@click.argument("config", required=False, shell_complete=completion.configs)
 @overrides_option()
 @RUNS_DIR
 @DEVICE
-@click.option("--resume", metavar="RUN", shell_complete=_complete_run_ids,
+@click.option("--resume", metavar="RUN", shell_complete=completion.run_ids,
               help="Continue an interrupted or failed run (id or unique prefix).")
 @click.option("--restart", is_flag=True,
               help="With --resume: start the run over in place from step 0 (when its checkpoints are unusable).")
@@ -296,7 +265,8 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @config_name_option("Only the runs (and config) of this config name.")
 @STATUS
 @click.option("--tag", metavar="TAG", help="Only runs with this tag.")
-@click.option("--sweep", metavar="SWEEP", help="Only the members of this sweep (id or unique prefix).")
+@click.option("--sweep", metavar="SWEEP", shell_complete=completion.sweep_ids,
+              help="Only the members of this sweep (id or unique prefix).")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N newest runs.")
 @click.option("--sort", metavar="KEY",
               help="Order by a column (run, config, status, steps, wall, started) or a test metric, best first "
@@ -337,7 +307,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
 
 
 @main.command()
-@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("run", metavar="RUN", shell_complete=completion.runs)
 @RUNS_DIR
 @format_option(["text", "json"], "json: the whole record as one object.", default="text")
 @WIDE
@@ -357,7 +327,7 @@ def show(run: str, runs_dir: Path, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("run", metavar="RUN", shell_complete=completion.runs)
 @click.argument("tags", nargs=-1, required=True, metavar="TAG...")
 @click.option("--remove", is_flag=True, help="Remove these tags instead of adding them.")
 @RUNS_DIR
@@ -378,7 +348,7 @@ def tag(run: str, tags: tuple[str, ...], remove: bool, runs_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("run", metavar="RUN", shell_complete=completion.runs)
 @click.argument("text", required=False)
 @click.option("--clear", is_flag=True, help="Remove the note.")
 @RUNS_DIR
@@ -398,7 +368,7 @@ def note(run: str, text: str | None, clear: bool, runs_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN]...", shell_complete=_complete_run_ids)
+@click.argument("references", nargs=-1, metavar="[RUN]...", shell_complete=completion.run_ids)
 @STATUS
 @click.option("--older-than", metavar="AGE", help="Only runs started longer ago than AGE, e.g. 7d, 12h, 30m.")
 @config_name_option("Only runs of this config name.")
@@ -428,7 +398,7 @@ def rm(references: tuple[str, ...], status: str | None, older_than: str | None, 
 
 
 @main.command()
-@click.argument("references", nargs=-1, required=True, metavar="RUN...")
+@click.argument("references", nargs=-1, required=True, metavar="RUN...", shell_complete=completion.trash_ids)
 @RUNS_DIR
 def restore(references: tuple[str, ...], runs_dir: Path) -> None:
     """Move runs back from the trash (`scopelab list --trash` shows what is there).
@@ -478,7 +448,7 @@ def _interactive() -> bool:
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=completion.runs)
 @RUNS_DIR
 @format_option(COMPARE_FORMATS, "markdown pastes into a README; csv and json hold every number.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
@@ -532,7 +502,7 @@ def scopes(fmt: str, api: str) -> None:
 
 
 @main.command()
-@click.argument("target", metavar="CONFIG_OR_RUN", shell_complete=_complete_run_ids)
+@click.argument("target", metavar="CONFIG_OR_RUN", shell_complete=completion.configs_or_runs)
 @overrides_option("Override a config key (repeatable), e.g. --set model.tied=false.")
 @RUNS_DIR
 @format_option(["table", "json"])
@@ -557,13 +527,13 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
 
 
 @main.command()
-@click.argument("config", required=False)
+@click.argument("config", required=False, shell_complete=completion.configs)
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
               help="Run each value of a config key (repeatable: the members are the product of the grids).")
 @SEEDS
 @overrides_option("Override a config key for every member (repeatable).")
 @RUNS_DIR
-@click.option("--resume", metavar="SWEEP",
+@click.option("--resume", metavar="SWEEP", shell_complete=completion.sweep_ids,
               help="Run the members of a sweep that did not complete (id or unique prefix).")
 @EXECUTION
 def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, overrides: tuple[str, ...], runs_dir: Path,
@@ -596,7 +566,7 @@ def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, override
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=completion.runs)
 @RUNS_DIR
 @click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True,
               help="The port TensorBoard listens on.")
@@ -666,7 +636,7 @@ def config() -> None:
 
 
 @config.command(name="show")
-@click.argument("name", metavar="CONFIG")
+@click.argument("name", metavar="CONFIG", shell_complete=completion.configs)
 @overrides_option()
 @WIDE
 def config_show(name: str, overrides: tuple[str, ...]) -> None:
@@ -688,7 +658,7 @@ def config_show(name: str, overrides: tuple[str, ...]) -> None:
 
 
 @config.command(name="copy")
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=completion.builtins)
 @click.argument("dest", required=False, type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
 def config_copy(name: str, dest: Path | None, force: bool) -> None:
@@ -705,6 +675,22 @@ def config_copy(name: str, dest: Path | None, force: bool) -> None:
     from scopelab.config_source import copy_builtin
 
     click.echo(f"wrote {copy_builtin(name, dest, force)}")
+
+
+@main.command(name="completion")
+@click.argument("shell", type=click.Choice(completion.SHELLS))
+def completion_command(shell: str) -> None:
+    """Print the script that makes SHELL complete scopelab's commands, options, config names and run ids.
+
+    Install it once, then open a new shell.
+
+    \b
+    Example:
+      echo 'eval "$(scopelab completion bash)"' >> ~/.bashrc
+      echo 'eval "$(scopelab completion zsh)"' >> ~/.zshrc
+      scopelab completion fish > ~/.config/fish/completions/scopelab.fish
+    """
+    click.echo(completion.script(shell, main))
 
 
 def _command() -> str:
