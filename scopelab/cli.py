@@ -276,10 +276,13 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @click.option("--sweeps", "only_sweeps", is_flag=True, help="List the sweeps instead: config, grid, members by status.")
 @click.option("--trash", is_flag=True, help="List the runs in the trash (<runs-dir>/.trash/) instead.")
 @format_option(LIST_FORMATS, "csv holds one section: the runs, or the configs with --configs.")
+@click.option("--all-keys", is_flag=True,
+              help="With --format csv or json: export one row per run with every config key, test metric, tag, "
+                   "note and its git commit and TensorFlow version (the same columns for every run).")
 @WIDE
 def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_runs: bool, config_name: str | None,
                  status: str | None, tag: str | None, sweep: str | None, last: int | None, sort: str | None,
-                 reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str) -> None:
+                 reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str, all_keys: bool) -> None:
     """Show the configs on offer and the runs made, newest first.
 
     A run whose summary is missing or unreadable shows as broken; one still marked running whose
@@ -292,6 +295,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
       scopelab list --config tied_ae --format json
       scopelab list --runs --sort test_loss --top 3
       scopelab list --sweeps
+      scopelab list --format csv --all-keys > runs.csv
     """
     from scopelab.report.listing import ListRequest, list_report, sweeps_report
 
@@ -299,10 +303,10 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
         click.echo(sweeps_report(runs_dir, fmt))
         return
     sections = tuple(name for name, only in (("configs", only_configs), ("runs", only_runs)) if only)
-    if trash or sort or top or tag or sweep:
+    if trash or sort or top or tag or sweep or all_keys:
         sections = ("runs",)  # these only concern runs
     request = ListRequest(runs_dir, configs_dir, sections or ("configs", "runs"), config_name, status, last, fmt,
-                          sort, reverse, top, tag, sweep, trash)
+                          sort, reverse, top, tag, sweep, trash, all_keys)
     click.echo(list_report(request))
 
 
