@@ -397,8 +397,8 @@ def rm(references: tuple[str, ...], status: str | None, older_than: str | None, 
     if not chosen:
         click.echo("no run matches; nothing moved.")
         return
-    _confirm(f"Move {len(chosen)} run(s) to the trash: {', '.join(run.run_id for run in chosen)}?", yes)
-    remove(runs_dir, chosen, click.echo)
+    if _confirm(f"Move {len(chosen)} run(s) to the trash: {', '.join(run.run_id for run in chosen)}?", yes):
+        remove(runs_dir, chosen, click.echo)
 
 
 @main.command()
@@ -434,17 +434,21 @@ def purge(yes: bool, runs_dir: Path) -> None:
     if not found:
         click.echo("the trash is empty.")
         return
-    _confirm(f"Delete {len(found)} run(s) in {runs_dir}/.trash/ for good?", yes)
-    purge_trash(runs_dir, click.echo)
+    if _confirm(f"Delete {len(found)} run(s) in {runs_dir}/.trash/ for good?", yes):
+        purge_trash(runs_dir, click.echo)
 
 
-def _confirm(question: str, yes: bool) -> None:
-    """Go on with --yes or when the user says so on a terminal; with no terminal to ask, refuse."""
+def _confirm(question: str, yes: bool) -> bool:
+    """Go on with --yes or when the user says so on a terminal; with no terminal to ask, refuse. A "no" is
+    the user's choice, not a failure: "nothing removed" and exit 0."""
     if yes:
-        return
+        return True
     if not _interactive():
         raise InputError("not asking for confirmation without a terminal; add --yes to go ahead.")
-    click.confirm(question, abort=True)
+    if click.confirm(question):
+        return True
+    click.echo("nothing removed.")
+    return False
 
 
 def _interactive() -> bool:

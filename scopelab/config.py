@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from scopelab.config_source import BUILTIN_PREFIX, builtin_path, suggest_builtin
+from scopelab.config_source import BUILTIN_PREFIX, builtin_path, source_label, suggest_builtin
 from scopelab.dotted import lookup
 from scopelab.errors import InputError
 from scopelab.safe_read import CONFIG_LIMIT, UnsafeFile, load_yaml, read_text
@@ -131,7 +131,7 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), o
     `option` names where the overrides came from in error messages (`--set`, or a sweep's `--grid`).
     """
     path = Path(path)
-    where = str(path)
+    where = source_label(path)  # builtin:tied_ae, not the path inside site-packages
     raw = _read_with_bases(path)
     parsed = [_parse_override(text, option) for text in overrides]
     experiment = raw.get("experiment")
@@ -160,14 +160,14 @@ def _read_with_bases(path: Path) -> dict:
     layers = [_read_yaml(path)]
     chain = [path]
     while "base" in layers[-1]:
-        child = chain[-1]
+        child = source_label(chain[-1])
         reference = layers[-1].pop("base")
         if not isinstance(reference, str) or not reference.strip():
             raise InputError(f"{child}: key 'base' is {_show(reference)}; expected a built-in name or a file path.")
-        base = _base_path(reference, child)
+        base = _base_path(reference, chain[-1])
         if any(base.resolve() == earlier.resolve() for earlier in chain):
-            names = " -> ".join(str(item) for item in [*chain, base])
-            raise InputError(f"{path}: the base chain is a cycle: {names}.")
+            names = " -> ".join(source_label(item) for item in [*chain, base])
+            raise InputError(f"{source_label(path)}: the base chain is a cycle: {names}.")
         raw = _read_yaml(base)
         ours, theirs = layers[-1].get("experiment"), raw.get("experiment")
         if ours is not None and theirs is not None and ours != theirs:

@@ -4,6 +4,7 @@ line wider than it; --wide, a pipe and CliRunner print everything whole (the sam
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import struct
 import subprocess
@@ -12,7 +13,7 @@ import termios
 from pathlib import Path
 
 import pytest
-from test_reproduce import write_all
+from test_reproduce import write_all, write_run
 
 from scopelab.report.tables import ELLIPSIS, Table, fit
 
@@ -132,3 +133,31 @@ def test_fit_shortens_the_columns_that_give_in_their_order_and_keeps_the_rest():
     assert fitted.rows[0][0] == "20261127-100000" and fitted.rows[0][3] == "12345"
     assert fitted.rows[0][2] == "y" * 9 + ELLIPSIS  # the first to give goes down to FLOOR first
     assert fitted.rows[0][1] == "x" * 23 + ELLIPSIS  # 15 + 24 + 10 + 5 + 6 spaces = 60
+
+
+# --- the small things a first hour runs into ----------------------------------------------------------------
+
+
+def test_an_error_in_a_built_in_config_names_it_builtin_not_its_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./configs/smoke.yaml: the built-in one is read
+    result = cli("config", "show", "smoke", "--set", "model.hidden_size=-1")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: builtin:smoke: key 'model.hidden_size' is -1; expected an integer >= 1.\n"
+
+
+def test_sort_suggests_the_key_meant(runs_dir):
+    result = cli("list", "--sort", "test_los", "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert "--sort test_los: no such column or test metric (did you mean 'test_loss'?)" in result.stderr
+
+
+def test_show_and_list_give_the_same_steps(tmp_path):
+    run = write_run(tmp_path, "tied_ae", 0)
+    summary = json.loads((run.path / "summary.json").read_text())
+    (run.path / "summary.json").write_text(json.dumps({**summary, "steps_total": {"autoencoder": 500}}))
+    run.ckpt_dir.mkdir()
+    (run.ckpt_dir / "state-500.json").write_text('{"done": 501}')  # the last checkpoint: every update done
+    listed = cli("list", "--runs", "--runs-dir", tmp_path).stdout
+    shown = cli("show", run.run_id, "--runs-dir", tmp_path).stdout
+    assert " 501/501 " in listed
+    assert "steps      501/501 (last logged step: autoencoder 500)" in shown

@@ -196,9 +196,14 @@ def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
         return sorted(rows, key=SORT_COLUMNS[key], reverse=reverse)
     known = declared_names() | {name for row in rows for name in row["metrics"]}
     if key not in known:
+        import difflib
+
         metrics = ", ".join(sorted(known))
+        close = difflib.get_close_matches(key, [*SORT_COLUMNS, *sorted(known)], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise InputError(
-            f"--sort {key}: no such column or test metric (columns: {', '.join(SORT_COLUMNS)}; metrics: {metrics})."
+            f"--sort {key}: no such column or test metric{hint} (columns: {', '.join(SORT_COLUMNS)}; metrics: "
+            f"{metrics})."
         )
     present = [row for row in rows if key in row["metrics"]]
     higher = {metric_of(row["experiment"], key).higher_is_better for row in present}
@@ -370,7 +375,7 @@ def _run_cells(row: dict) -> list[str]:
         row["config"],
         _clip(overrides_text(row["overrides"]), 40),
         row["status"],
-        _steps_text(row["steps"], row["total_steps"]),
+        steps_text(row["steps"], row["total_steps"]),
         metric,
         duration(row["wall_seconds"]),
         _when(row["started_at"]),
@@ -399,7 +404,7 @@ def total_updates(steps_total: dict[str, int]) -> int | None:
     return sum(steps + 1 for steps in steps_total.values()) if steps_total else None
 
 
-def _steps_text(steps: int | None, total: int | None) -> str:
+def steps_text(steps: int | None, total: int | None) -> str:
     """Updates done (at the latest checkpoint) of the run's total: 4000/10001."""
     return f"{'?' if steps is None else steps}/{'?' if total is None else total}"
 
