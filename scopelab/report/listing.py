@@ -287,7 +287,7 @@ def sweeps_report(runs_dir: Path, fmt: str) -> str:
         for row in rows
     ]
     table = Table(f"sweeps in {runs_dir}/ (newest first)", ["sweep", "config", "grid", "status", "members", "created"],
-                  cells, give=(2, 4, 1, 5))
+                  cells, give=(2, 4, 1, 5), drop=(5, 1))  # the sweep id holds its start and config already
     return to_text(table)
 
 
