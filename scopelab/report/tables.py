@@ -51,9 +51,12 @@ def to_text(table: Table) -> str:
     width = _FIT_WIDTH.get()
     if width is not None:
         table = fit(table, width)
-    rows = [[_lines(cell, table.wrap[index] if table.wrap else None) for index, cell in enumerate(row)]
+    # Only a fitted table has cells and headers of several lines (fit puts a std under its mean, wraps a
+    # header); otherwise a cell prints as it always has.
+    fitted = width is not None
+    rows = [[_lines(cell, table.wrap[index] if table.wrap else None, fitted) for index, cell in enumerate(row)]
             for row in table.rows]
-    header = [[cell.split("\n") for cell in table.header]] if table.header else []  # fit may wrap a header
+    header = [[_lines(cell, None, fitted) for cell in table.header]] if table.header else []
     widths = [max(len(line) for cell in column for line in cell) for column in zip(*header, *rows)]
 
     def line(cells: list[str]) -> str:
@@ -80,9 +83,9 @@ def to_text(table: Table) -> str:
     return "\n".join(lines)
 
 
-def _lines(cell: str, width: int | None) -> list[str]:
+def _lines(cell: str, width: int | None, split: bool = True) -> list[str]:
     if width is None:
-        return cell.split("\n") if "\n" in cell else [cell]  # lines of its own: fit wraps number cells
+        return cell.split("\n") if split else [cell]
     return textwrap.wrap(cell, width, break_on_hyphens=False) or [""]
 
 
