@@ -110,6 +110,12 @@ def test_verdicts_wrap_rather_than_cut(runs_dir):
     assert " ".join(shown[shown.index("\nverdicts\n"):].split()) == " ".join(verdicts.split())
 
 
+def test_the_article_tables_wrap_their_row_labels_rather_than_cut_them(runs_dir):
+    shown = in_terminal(80, *commands(runs_dir)["reproduce"])
+    assert ELLIPSIS not in shown
+    assert "\n(ran 250) loss " in shown and "\n0) accuracy " in shown  # each label's end on a line of its own
+
+
 def test_config_show_folds_yaml_that_reads_back_the_same():
     import yaml
 

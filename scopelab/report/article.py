@@ -262,7 +262,7 @@ def _block(title: str, first: str, rows: list[list[Cell]], many: bool) -> Table:
             line += [article, cell.measured()] + ([_yes_no(cell.inside())] if many else [])
         body.append(line)
     numbers = set(range(1, len(header)))
-    return Table(title, header, body, right=numbers)
+    return Table(title, header, body, right=numbers, fold={0})  # a row's label wraps, never cut
 
 
 def _yes_no(value: Any) -> str:

@@ -38,6 +38,7 @@ class Table:
     give: tuple[int, ...] | None = None
     # The columns left out, in this order, rather than shorten a column not among them.
     drop: tuple[int, ...] = ()
+    fold: set[int] = field(default_factory=set)  # shortened, these wrap at words instead (a row's label)
 
     @classmethod
     def of_records(cls, records: list[dict], columns: Sequence[str], title: str = "") -> Table:
@@ -152,7 +153,7 @@ def fit(table: Table, width: int) -> Table:
     wrap a long header; the columns that may be left out are (named under the title); the columns of an
     explicit `give` order are shortened in it down to FLOOR; a number cell's ± std goes under its mean;
     then the widest column that may give way loses a character at a time. A shortened cell ends in an
-    ellipsis (in a wrapping table it wraps narrower instead). The title is wrapped."""
+    ellipsis (in a wrapping table, or a column to `fold`, it wraps narrower instead). The title is wrapped."""
     header, rows = list(table.header), [[str(cell) for cell in row] for row in table.rows]
     numbers = table.right & set(range(len(header)))
     widths = _natural_widths(table.wrap, header, rows)
@@ -190,9 +191,11 @@ def fit(table: Table, width: int) -> Table:
         table,
         title="\n".join(fit_text(line) for line in title.split("\n")) if title else title,
         header=[_shorten(header[index], caps.get(index)) for index in kept] if header else header,
-        rows=[[row[index] if table.wrap else _shorten(row[index], caps.get(index)) for index in kept] for row in rows],
+        rows=[[row[index] if table.wrap else _fold(row[index], caps.get(index)) if index in table.fold
+               else _shorten(row[index], caps.get(index)) for index in kept] for row in rows],
         right={renumber[index] for index in table.right if index in renumber},
         code={renumber[index] for index in table.code if index in renumber},
+        fold={renumber[index] for index in table.fold if index in renumber},
         wrap=tuple(min(table.wrap[index], caps.get(index, table.wrap[index])) for index in kept)
         if table.wrap else None,
     )
@@ -230,6 +233,11 @@ def _natural_widths(wrap: tuple[int, ...] | None, header: list[str], rows: list[
 def _wrap_to(text: str, width: int) -> str:
     """Lines of at most width where the words allow (a word is never broken)."""
     return "\n".join(textwrap.wrap(text, max(width, 1), break_long_words=False, break_on_hyphens=False)) or text
+
+
+def _fold(cell: str, cap: int | None) -> str:
+    """A cell longer than cap on as many lines as its words need."""
+    return cell if cap is None or len(cell) <= cap else "\n".join(textwrap.wrap(cell, cap, break_on_hyphens=False))
 
 
 def _shorten(cell: Any, cap: int | None) -> Any:
