@@ -12,51 +12,18 @@ from typing import Any, TypeVar
 
 import click
 
+from scopelab import completion
+from scopelab.completion import RUNS_DIR_ENV
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])  # a command's function
 Option = Callable[[F], F]  # what click.option returns: a decorator that adds one option
-RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
 RUNS_DIR = click.option(
     "--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, envvar=RUNS_DIR_ENV,
     show_envvar=True, help="Where run directories live.",
 )
-
-
-def _runs_dir_of(ctx: click.Context) -> Path:
-    """The runs directory a command line names so far (for completion, before it is parsed for real)."""
-    return Path(ctx.params.get("runs_dir") or os.environ.get(RUNS_DIR_ENV) or "runs")
-
-
-def _complete_runs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """Run ids and config names (a config name means its latest run)."""
-    from scopelab.runs import run_dirs
-
-    ids = [run.run_id for run in run_dirs(_runs_dir_of(ctx))] if _runs_dir_of(ctx).is_dir() else []
-    return [name for name in [*ids, *_run_config_names(ctx)] if name.startswith(incomplete)]
-
-
-def _complete_run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from scopelab.runs import run_dirs
-
-    runs_dir = _runs_dir_of(ctx)
-    return [run.run_id for run in run_dirs(runs_dir) if run.run_id.startswith(incomplete)] if runs_dir.is_dir() else []
-
-
-def _complete_configs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """The config files on offer and the config names the runs used."""
-    configs_dir = Path(ctx.params.get("configs_dir") or "configs")
-    names = {path.stem for path in configs_dir.glob("*.y*ml")} if configs_dir.is_dir() else set()
-    return sorted(name for name in names | set(_run_config_names(ctx)) if name.startswith(incomplete))
-
-
-def _run_config_names(ctx: click.Context) -> list[str]:
-    from scopelab.runs import read_runs
-
-    runs_dir = _runs_dir_of(ctx)
-    return sorted({run.config_name for run in read_runs(runs_dir) if run.record}) if runs_dir.is_dir() else []
 
 
 # Options used by more than one command, each defined once. Where commands word an option's help for
@@ -78,7 +45,8 @@ def format_option(choices: Sequence[str], help_text: str | None = None, default:
 
 
 def config_name_option(help_text: str) -> Option:
-    return click.option("--config", "config_name", metavar="NAME", shell_complete=_complete_configs, help=help_text)
+    return click.option("--config", "config_name", metavar="NAME", shell_complete=completion.run_config_names,
+                        help=help_text)
 
 
 def options(*decorators: Option) -> Option:
@@ -131,6 +99,17 @@ DEVICE = click.option(
 QUIET = click.option("--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal).")
 STATUS = click.option("--status", type=click.Choice(LIST_STATUSES), help="Only runs with this status.")
 YES = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _fit_tables(ctx: click.Context, param: click.Parameter, wide: bool) -> None:
+    if not ctx.resilient_parsing:  # completing a command line prints no table
+        from scopelab.report.tables import fit_to_terminal
+
+        fit_to_terminal(wide)
+
+
+WIDE = click.option("--wide", is_flag=True, expose_value=False, callback=_fit_tables,
+                    help="Print tables whole on a terminal too (there they are cut to fit; to a pipe or file, never).")
 # Commands that run many members (sweep, reproduce): how many at once, where, and how loudly.
 EXECUTION = options(
     JOBS, EXECUTOR, ADDRESS,
@@ -215,6 +194,8 @@ def main(ctx: click.Context, debug: bool) -> None:
       scopelab list                  # the built-in experiments, and your runs
       scopelab run tied_ae
       scopelab reproduce --quick     # the article's tables, at 1/20 of the steps
+
+    Tab completion: `scopelab completion --help` says how to install it.
     """
     ctx.obj = {"debug": debug}
     if ctx.invoked_subcommand is None:
@@ -222,11 +203,11 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
-@click.argument("config", required=False)
+@click.argument("config", required=False, shell_complete=completion.configs)
 @overrides_option()
 @RUNS_DIR
 @DEVICE
-@click.option("--resume", metavar="RUN", shell_complete=_complete_run_ids,
+@click.option("--resume", metavar="RUN", shell_complete=completion.run_ids,
               help="Continue an interrupted or failed run (id or unique prefix).")
 @click.option("--restart", is_flag=True,
               help="With --resume: start the run over in place from step 0 (when its checkpoints are unusable).")
@@ -302,7 +283,8 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @config_name_option("Only the runs (and config) of this config name.")
 @STATUS
 @click.option("--tag", metavar="TAG", help="Only runs with this tag.")
-@click.option("--sweep", metavar="SWEEP", help="Only the members of this sweep (id or unique prefix).")
+@click.option("--sweep", metavar="SWEEP", shell_complete=completion.sweep_ids,
+              help="Only the members of this sweep (id or unique prefix).")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N newest runs.")
 @click.option("--sort", metavar="KEY",
               help="Order by a column (run, config, status, steps, wall, started) or a test metric, best first "
@@ -312,9 +294,13 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @click.option("--sweeps", "only_sweeps", is_flag=True, help="List the sweeps instead: config, grid, members by status.")
 @click.option("--trash", is_flag=True, help="List the runs in the trash (<runs-dir>/.trash/) instead.")
 @format_option(LIST_FORMATS, "csv holds one section: the runs, or the configs with --configs.")
+@click.option("--all-keys", is_flag=True,
+              help="With --format csv or json: export one row per run with every config key, test metric, tag, "
+                   "note and its git commit and TensorFlow version (the same columns for every run).")
+@WIDE
 def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_runs: bool, config_name: str | None,
                  status: str | None, tag: str | None, sweep: str | None, last: int | None, sort: str | None,
-                 reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str) -> None:
+                 reverse: bool, top: int | None, only_sweeps: bool, trash: bool, fmt: str, all_keys: bool) -> None:
     """Show the configs on offer and the runs made, newest first.
 
     A run whose summary is missing or unreadable shows as broken; one still marked running whose
@@ -327,6 +313,7 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
       scopelab list --config tied_ae --format json
       scopelab list --runs --sort test_loss --top 3
       scopelab list --sweeps
+      scopelab list --format csv --all-keys > runs.csv
     """
     from scopelab.report.listing import ListRequest, list_report, sweeps_report
 
@@ -334,17 +321,18 @@ def list_command(runs_dir: Path, configs_dir: Path, only_configs: bool, only_run
         click.echo(sweeps_report(runs_dir, fmt))
         return
     sections = tuple(name for name, only in (("configs", only_configs), ("runs", only_runs)) if only)
-    if trash or sort or top or tag or sweep:
+    if trash or sort or top or tag or sweep or all_keys:
         sections = ("runs",)  # these only concern runs
     request = ListRequest(runs_dir, configs_dir, sections or ("configs", "runs"), config_name, status, last, fmt,
-                          sort, reverse, top, tag, sweep, trash)
+                          sort, reverse, top, tag, sweep, trash, all_keys)
     click.echo(list_report(request))
 
 
 @main.command()
-@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("run", metavar="RUN", shell_complete=completion.runs)
 @RUNS_DIR
 @format_option(["text", "json"], "json: the whole record as one object.", default="text")
+@WIDE
 def show(run: str, runs_dir: Path, fmt: str) -> None:
     """Show one run at a glance: config, overrides, status, metrics, provenance, variables, tags, note.
 
@@ -361,7 +349,7 @@ def show(run: str, runs_dir: Path, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("run", metavar="RUN", shell_complete=completion.runs)
 @click.argument("tags", nargs=-1, required=True, metavar="TAG...")
 @click.option("--remove", is_flag=True, help="Remove these tags instead of adding them.")
 @RUNS_DIR
@@ -382,7 +370,7 @@ def tag(run: str, tags: tuple[str, ...], remove: bool, runs_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("run", metavar="RUN", shell_complete=_complete_runs)
+@click.argument("run", metavar="RUN", shell_complete=completion.runs)
 @click.argument("text", required=False)
 @click.option("--clear", is_flag=True, help="Remove the note.")
 @RUNS_DIR
@@ -402,7 +390,7 @@ def note(run: str, text: str | None, clear: bool, runs_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN]...", shell_complete=_complete_run_ids)
+@click.argument("references", nargs=-1, metavar="[RUN]...", shell_complete=completion.run_ids)
 @STATUS
 @click.option("--older-than", metavar="AGE", help="Only runs started longer ago than AGE, e.g. 7d, 12h, 30m.")
 @config_name_option("Only runs of this config name.")
@@ -427,12 +415,12 @@ def rm(references: tuple[str, ...], status: str | None, older_than: str | None, 
     if not chosen:
         click.echo("no run matches; nothing moved.")
         return
-    _confirm(f"Move {len(chosen)} run(s) to the trash: {', '.join(run.run_id for run in chosen)}?", yes)
-    remove(runs_dir, chosen, click.echo)
+    if _confirm(f"Move {len(chosen)} run(s) to the trash: {', '.join(run.run_id for run in chosen)}?", yes):
+        remove(runs_dir, chosen, click.echo)
 
 
 @main.command()
-@click.argument("references", nargs=-1, required=True, metavar="RUN...")
+@click.argument("references", nargs=-1, required=True, metavar="RUN...", shell_complete=completion.trash_ids)
 @RUNS_DIR
 def restore(references: tuple[str, ...], runs_dir: Path) -> None:
     """Move runs back from the trash (`scopelab list --trash` shows what is there).
@@ -463,17 +451,21 @@ def purge(yes: bool, runs_dir: Path) -> None:
     if not found:
         click.echo("the trash is empty.")
         return
-    _confirm(f"Delete {len(found)} run(s) in {runs_dir}/.trash/ for good?", yes)
-    purge_trash(runs_dir, [path.name for path in found], click.echo)
+    if _confirm(f"Delete {len(found)} run(s) in {runs_dir}/.trash/ for good?", yes):
+        purge_trash(runs_dir, [path.name for path in found], click.echo)
 
 
-def _confirm(question: str, yes: bool) -> None:
-    """Go on with --yes or when the user says so on a terminal; with no terminal to ask, refuse."""
+def _confirm(question: str, yes: bool) -> bool:
+    """Go on with --yes or when the user says so on a terminal; with no terminal to ask, refuse. A "no" is
+    the user's choice, not a failure: "nothing removed" and exit 0."""
     if yes:
-        return
+        return True
     if not _interactive():
         raise InputError("not asking for confirmation without a terminal; add --yes to go ahead.")
-    click.confirm(question, abort=True)
+    if click.confirm(question):
+        return True
+    click.echo("nothing removed.")
+    return False
 
 
 def _interactive() -> bool:
@@ -481,12 +473,13 @@ def _interactive() -> bool:
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=completion.runs)
 @RUNS_DIR
 @format_option(COMPARE_FORMATS, "markdown pastes into a README; csv and json hold every number.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw the loss curves into this image (needs: pip install 'scopelab[plot]').")
 @click.option("--each", is_flag=True, help="One column per run: do not pool repeats of a config.")
+@WIDE
 def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | None, each: bool) -> None:
     """Set runs side by side: loss per logged step, test metrics, and what differs in their configs.
 
@@ -513,6 +506,7 @@ def compare(references: tuple[str, ...], runs_dir: Path, fmt: str, plot: Path | 
 @format_option(["table", "markdown", "json"], "markdown pastes into a README.")
 @click.option("--api", type=click.Choice(["tf1", "tf2"]), default="tf1", show_default=True,
               help="tf2: each row next to what TensorFlow 2 does for the same intent.")
+@WIDE
 def scopes(fmt: str, api: str) -> None:
     """Show how TensorFlow names things under name_scope and variable_scope, and when reuse is refused.
 
@@ -533,10 +527,11 @@ def scopes(fmt: str, api: str) -> None:
 
 
 @main.command()
-@click.argument("target", metavar="CONFIG_OR_RUN", shell_complete=_complete_run_ids)
+@click.argument("target", metavar="CONFIG_OR_RUN", shell_complete=completion.configs_or_runs)
 @overrides_option("Override a config key (repeatable), e.g. --set model.tied=false.")
 @RUNS_DIR
 @format_option(["table", "json"])
+@WIDE
 def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -> None:
     """Show the variables of a config's graph (or a run's) and where the graph uses them.
 
@@ -557,13 +552,13 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
 
 
 @main.command()
-@click.argument("config", required=False)
+@click.argument("config", required=False, shell_complete=completion.configs)
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
               help="Run each value of a config key (repeatable: the members are the product of the grids).")
 @SEEDS
 @overrides_option("Override a config key for every member (repeatable).")
 @RUNS_DIR
-@click.option("--resume", metavar="SWEEP",
+@click.option("--resume", metavar="SWEEP", shell_complete=completion.sweep_ids,
               help="Run the members of a sweep that did not complete (id or unique prefix).")
 @EXECUTION
 def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, overrides: tuple[str, ...], runs_dir: Path,
@@ -596,7 +591,7 @@ def sweep(config: str | None, grid: tuple[str, ...], seeds: str | None, override
 
 
 @main.command()
-@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=completion.runs)
 @RUNS_DIR
 @click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True,
               help="The port TensorBoard listens on.")
@@ -629,6 +624,7 @@ def board(references: tuple[str, ...], runs_dir: Path, port: int, host: str) -> 
 @click.option("--quick", is_flag=True, help="One twentieth of the steps: checks an install in well under a minute.")
 @format_option(REPRODUCE_FORMATS, "markdown pastes into a README; json holds every number.")
 @EXECUTION
+@WIDE
 def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jobs: int | str, executor: str,
               address: str | None, threads: int, device: str, quiet: bool) -> None:
     """Run the article's four experiments and set its figures beside the measured ones.
@@ -665,8 +661,9 @@ def config() -> None:
 
 
 @config.command(name="show")
-@click.argument("name", metavar="CONFIG")
+@click.argument("name", metavar="CONFIG", shell_complete=completion.configs)
 @overrides_option()
+@WIDE
 def config_show(name: str, overrides: tuple[str, ...]) -> None:
     """Print a CONFIG with every default filled in and its base applied: what a run would record.
 
@@ -679,13 +676,14 @@ def config_show(name: str, overrides: tuple[str, ...]) -> None:
     """
     from scopelab.config import dump_config, load_config
     from scopelab.config_source import resolve_config, source_label
+    from scopelab.report.tables import fit_width
 
     path = resolve_config(name)
-    click.echo(f"# {source_label(path)}, resolved\n{dump_config(load_config(path, overrides))}", nl=False)
+    click.echo(f"# {source_label(path)}, resolved\n{dump_config(load_config(path, overrides), fit_width())}", nl=False)
 
 
 @config.command(name="copy")
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=completion.builtins)
 @click.argument("dest", required=False, type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
 def config_copy(name: str, dest: Path | None, force: bool) -> None:
@@ -702,6 +700,22 @@ def config_copy(name: str, dest: Path | None, force: bool) -> None:
     from scopelab.config_source import copy_builtin
 
     click.echo(f"wrote {copy_builtin(name, dest, force)}")
+
+
+@main.command(name="completion")
+@click.argument("shell", type=click.Choice(completion.SHELLS))
+def completion_command(shell: str) -> None:
+    """Print the script that makes SHELL complete scopelab's commands, options, config names and run ids.
+
+    Install it once, then open a new shell.
+
+    \b
+    Example:
+      echo 'eval "$(scopelab completion bash)"' >> ~/.bashrc
+      echo 'eval "$(scopelab completion zsh)"' >> ~/.zshrc
+      scopelab completion fish > ~/.config/fish/completions/scopelab.fish
+    """
+    click.echo(completion.script(shell, main))
 
 
 def _command() -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from scopelab.config_source import BUILTIN_PREFIX, builtin_path, suggest_builtin
+from scopelab.config_source import BUILTIN_PREFIX, builtin_path, source_label, suggest_builtin
 from scopelab.dotted import lookup
 from scopelab.errors import InputError
 from scopelab.safe_read import CONFIG_LIMIT, NodeBudget, UnsafeFile, load_yaml, read_text
@@ -136,7 +136,7 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), o
     `option` names where the overrides came from in error messages (`--set`, or a sweep's `--grid`).
     """
     path = Path(path)
-    where = str(path)
+    where = source_label(path)  # builtin:tied_ae, not the path inside site-packages
     raw = _read_with_bases(path)
     parsed = [_parse_override(text, option) for text in overrides]
     experiment = raw.get("experiment")
@@ -168,24 +168,25 @@ def _read_with_bases(path: Path) -> dict:
     seen = {path.resolve()}
     total = _size(path)
     while "base" in layers[-1]:
-        child = chain[-1]
+        child = source_label(chain[-1])
         reference = layers[-1].pop("base")
         if not isinstance(reference, str) or not reference.strip():
             raise InputError(f"{child}: key 'base' is {_show(reference)}; expected a built-in name or a file path.")
         if len(chain) == MAX_BASE_CHAIN:
             raise InputError(
-                f"{child}: base '{reference}' would make the base chain of {path} longer than {MAX_BASE_CHAIN} files."
+                f"{child}: base '{reference}' would make the base chain of {source_label(path)} longer than "
+                f"{MAX_BASE_CHAIN} files."
             )
-        base = _base_path(reference, child)
+        base = _base_path(reference, chain[-1])
         if base.resolve() in seen:
-            names = " -> ".join(str(item) for item in [*chain, base])
-            raise InputError(f"{path}: the base chain is a cycle: {names}.")
+            names = " -> ".join(source_label(item) for item in [*chain, base])
+            raise InputError(f"{source_label(path)}: the base chain is a cycle: {names}.")
         seen.add(base.resolve())
         total += _size(base)  # before reading it; each read is bounded too (safe_read's CONFIG_LIMIT)
         if total > CHAIN_LIMIT:
             raise InputError(
-                f"{child}: base '{reference}' would make the base chain of {path} more than {CHAIN_LIMIT:,} bytes "
-                "in all."
+                f"{child}: base '{reference}' would make the base chain of {source_label(path)} more than "
+                f"{CHAIN_LIMIT:,} bytes in all."
             )
         raw = _read_yaml(base, nodes)
         ours, theirs = layers[-1].get("experiment"), raw.get("experiment")
@@ -241,8 +242,12 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return _plain(dataclasses.asdict(config))
 
 
-def dump_config(config: Config) -> str:
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+def dump_config(config: Config, width: int | None = None) -> str:
+    """The config as YAML; width: fold long strings to fit about that many columns (YAML folds at a space
+    once past its width, so it is given a word's allowance less; the text reads back the same)."""
+    if width is None:
+        return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False, width=max(width - 16, 20))
 
 
 def overridden(config: Config, overrides: tuple[str, ...] | list[str]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Scalars are written as Summary protos built in Python, so the graph gains no summary ops and a
 training step that is not logged costs nothing here. The HParams records come from the tensorboard
 package's own hparams summary API; without that package (the `tensorboard` extra) a run writes
-the graph and scalars alone and says so once.
+the graph and scalars alone and says so once per runs directory (a marker file there remembers it).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FINAL_STATUSES = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE"}
 # Prose, not a setting: it would only widen the HParams table.
 NOT_HPARAMS = {"description"}
 
-_told_missing = False
+MISSING_NOTED = ".no-hparams-noted"  # in the runs directory: its runs have said once that HParams is missing
 
 
 class Board:
@@ -36,7 +36,7 @@ class Board:
         # FileWriter refuses to start in eager mode; inside the graph's context it is in graph mode.
         with graph.as_default():
             self._writer = tf1.summary.FileWriter(str(tb_dir), graph=graph)
-        self._plugin = _hparams_plugin()
+        self._plugin = _hparams_plugin(tb_dir.parent.parent)
         if self._plugin:
             summary_v2 = self._plugin[0]
             # trial_id: one HParams row per run, named by its run id (repeats of a setting differ in the seed).
@@ -82,15 +82,20 @@ def config_hparams(config: Config) -> dict[str, Any]:
     }
 
 
-def _hparams_plugin() -> tuple | None:
-    """The hparams summary modules (v2 for the session start, v1 for its end), or None without tensorboard."""
-    global _told_missing
+def _hparams_plugin(runs_dir: Path) -> tuple | None:
+    """The hparams summary modules (v2 for the session start, v1 for its end), or None without tensorboard:
+    then a note, the first time in this runs directory (every run would repeat it otherwise)."""
     try:
         from tensorboard.plugins.hparams import api_pb2, summary, summary_v2
     except ImportError:
-        if not _told_missing:
-            _told_missing = True
+        marker = runs_dir / MISSING_NOTED
+        if not marker.exists():
             hint = "pip install 'scopelab[tensorboard]'"
-            print(f"note: no HParams for TensorBoard without the tensorboard package: {hint}.", file=sys.stderr)
+            print(f"note: no HParams for TensorBoard without the tensorboard package: {hint} (said once for "
+                  f"{runs_dir}/).", file=sys.stderr)
+            try:
+                marker.touch()
+            except OSError:  # a runs directory we cannot write to holds no runs either; say it next time
+                pass
         return None
     return summary_v2, summary, api_pb2

@@ -78,7 +78,7 @@ LEVELS = (
     ("reporting", ("report", "manage", "inspector", "scopes", "board",
                    "reproduce_request")),  # reproduce_request: the plain data reproduce hands its report
     ("orchestration", ("runner", "sweep", "reproduce")),
-    ("command line", ("cli", "__main__")),
+    ("command line", ("cli", "__main__", "completion")),
 )
 
 

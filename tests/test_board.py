@@ -121,6 +121,15 @@ def test_without_tensorboard_a_run_trains_and_says_once_that_hparams_need_the_ex
     assert graph and "autoencoder/loss" in scalars and "test/test_loss" in scalars and not hparams
 
 
+def test_the_note_about_the_extra_comes_once_per_runs_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tensorboard.plugins.hparams", None)  # as without the extra
+    for runs_dir in (tmp_path / "a", tmp_path / "a", tmp_path / "b"):  # each run of a directory asks again
+        runs_dir.mkdir(exist_ok=True)
+        assert board_events._hparams_plugin(runs_dir) is None
+    notes = [line for line in capsys.readouterr().err.splitlines() if "scopelab[tensorboard]" in line]
+    assert len(notes) == 2 and f"{tmp_path / 'a'}/" in notes[0] and f"{tmp_path / 'b'}/" in notes[1]
+
+
 def _fake_run(runs_dir: Path, run_id: str, config_name: str) -> None:
     run = RunDir(runs_dir / run_id)
     run.tb_dir.mkdir(parents=True)
@@ -133,7 +142,7 @@ def _written_run(runs_dir: Path, run_id: str, experiment: str, hparams: dict | N
     run.tb_dir.mkdir(parents=True)
     run.write_record(RunRecord(run_id, run_id, experiment, "completed"))
     # hparams None: as a run written without the tensorboard package, graph and scalars only.
-    plugin = board_events._hparams_plugin if hparams is not None else lambda: None
+    plugin = board_events._hparams_plugin if hparams is not None else lambda runs_dir: None
     with mock.patch.object(board_events, "_hparams_plugin", plugin):
         board = board_events.Board(run.tb_dir, _tiny_graph(), run_id, hparams or {})
     network = "autoencoder" if experiment == "autoencoder" else "net1"
@@ -356,7 +365,7 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
         "untied_ae": run("untied_ae", tiny_autoencoder(mnist_dir, model={"tied": False})),
         "mlp_ind": run("mlp_ind", tiny_mlp_pair(mnist_dir)),
     }
-    monkeypatch.setattr(board_events, "_hparams_plugin", lambda: None)
+    monkeypatch.setattr(board_events, "_hparams_plugin", lambda runs_dir: None)
     # As a run written before HParams existed: graph and scalars only.
     runs["old_ae"] = run("old_ae", tiny_autoencoder(mnist_dir, model={"tied": False}))
     ids = {name: run.name for name, run in runs.items()}

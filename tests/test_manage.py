@@ -81,7 +81,7 @@ def test_show_a_real_run_as_text_and_json(tmp_path, mnist_dir, runs_dir):
     text = cli("show", run.name, "--runs-dir", runs_dir).stdout
     lines = dict(line.split("  ", 1) for line in text.split("\n\n")[0].splitlines())
     assert lines["run"].strip() == run.name and lines["overrides"].strip() == "train.seed=3"
-    assert lines["steps"].strip() == "autoencoder 30 of 30" and lines["tags"].strip() == "best"
+    assert lines["steps"].strip() == "31/31 (last logged step: autoencoder 30)" and lines["tags"].strip() == "best"
     assert lines["test loss"].strip() == f"{record['test_metrics']['test_loss']:.6f}"
     assert lines["command"].strip() == f"scopelab run {config} --set train.seed=3 --runs-dir {runs_dir} --quiet"
     assert "encoder/W" in text and "shared" in text
@@ -191,7 +191,8 @@ def test_rm_filters_by_status_and_age(runs_dir):
 def test_rm_asks_on_a_terminal(three_runs, monkeypatch):
     monkeypatch.setattr("scopelab.cli._interactive", lambda: True)
     declined = CliRunnerInput("n\n").invoke("rm", "20261120", "--runs-dir", three_runs)
-    assert declined.exit_code == 1 and (three_runs / "20261120-100000-ae").is_dir()
+    assert declined.exit_code == 0 and (three_runs / "20261120-100000-ae").is_dir()  # a "no" is not a failure
+    assert declined.stdout.endswith("nothing removed.\n")
     accepted = CliRunnerInput("y\n").invoke("rm", "20261120", "--runs-dir", three_runs)
     assert accepted.exit_code == 0 and not (three_runs / "20261120-100000-ae").exists()
     assert "Move 1 run(s) to the trash: 20261120-100000-ae?" in accepted.stdout

@@ -20,7 +20,7 @@ import yaml
 from scopelab.experiments import ensemble_of, metric_of
 from scopelab.report import MISSING, fixed
 from scopelab.report.stats import Stat, describe, mean_interval, t_quantile, welch_difference
-from scopelab.report.tables import Table, to_markdown, to_text
+from scopelab.report.tables import Table, fit_text, to_markdown, to_text
 
 if TYPE_CHECKING:
     from scopelab.reproduce_request import ReproduceRequest, Target
@@ -235,12 +235,13 @@ def render(targets: list[Target], figures: dict, request: ReproduceRequest, divi
         _block("Autoencoder: batch loss by step, then test loss", "step", tables["autoencoder"], many),
         _block("Two MLPs: shared (mlp_shared) and independent, averaged (mlp_averaged)", "", tables["mlp_pair"], many),
     ]
-    lines = [_heading(request, cut)]
+    lines = [_heading(request, cut) if markdown else fit_text(_heading(request, cut))]
     for block in blocks:
         lines += ["", to_markdown(block) if markdown else to_text(block)]
     lines += ["", "**Verdicts**", ""] if markdown else ["", "verdicts"]
     bullet = "- " if markdown else "  "
-    lines += [bullet + verdict.text(cut) for verdict in found]
+    lines += [bullet + verdict.text(cut) if markdown else fit_text(bullet + verdict.text(cut), "    ")
+              for verdict in found]
     return "\n".join(lines)
 
 
@@ -261,7 +262,7 @@ def _block(title: str, first: str, rows: list[list[Cell]], many: bool) -> Table:
             line += [article, cell.measured()] + ([_yes_no(cell.inside())] if many else [])
         body.append(line)
     numbers = set(range(1, len(header)))
-    return Table(title, header, body, right=numbers)
+    return Table(title, header, body, right=numbers, fold={0})  # a row's label wraps, never cut
 
 
 def _yes_no(value: Any) -> str:

@@ -10,7 +10,7 @@ from scopelab.metrics import DEFAULT_DECIMALS
 from scopelab.report import MISSING, fixed
 from scopelab.report.comparison import Comparison, Group, Row, network_title
 from scopelab.report.stats import Difference, Stat
-from scopelab.report.tables import Table, to_csv, to_markdown, to_text
+from scopelab.report.tables import Table, fit_text, to_csv, to_markdown, to_text
 
 
 def render(comparisons: list[Comparison], fmt: str) -> str:
@@ -21,18 +21,23 @@ def render(comparisons: list[Comparison], fmt: str) -> str:
 def _render_tables(comparisons: list[Comparison], markdown: bool) -> str:
     render_block = to_markdown if markdown else to_text
     bullet = "- " if markdown else "  "
+    fitted = _whole if markdown else fit_text  # markdown is pasted, not read on the terminal: never cut
     parts = []
     for comparison in comparisons:
         title = f"{comparison.experiment}: {' vs '.join(comparison.labels)}"
-        head = [f"**{title}**", ""] if markdown else [title]
-        head += [f"{bullet}{group.label}: {_run_list(group)}" for group in comparison.groups]
+        head = [f"**{title}**", ""] if markdown else [fit_text(title)]
+        head += [fitted(f"{bullet}{group.label}: {_run_list(group)}", "    ") for group in comparison.groups]
         blocks = [block for block in [_settings_block(comparison), *_comparison_blocks(comparison)] if block]
         sections = ["\n".join(head)] + [render_block(block) for block in blocks]
         verdicts = comparison.verdicts
         if verdicts:
-            sections.append("\n".join(("- " if markdown else "") + line for line in verdicts))
+            sections.append("\n".join(fitted(("- " if markdown else "") + line, "  ") for line in verdicts))
         parts.append("\n\n".join(sections))
     return "\n\n".join(parts)
+
+
+def _whole(line: str, indent: str = "") -> str:
+    return line
 
 
 def _settings_block(comparison: Comparison) -> Table | None:

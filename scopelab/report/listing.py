@@ -71,6 +71,7 @@ class ListRequest:
     tag: str | None = None
     sweep: str | None = None  # a sweep id or prefix: only its members
     trash: bool = False  # the runs in <runs-dir>/.trash/ instead
+    all_keys: bool = False  # csv or json: one flat row per run with every config key and test metric (export)
 
 
 def list_report(request: ListRequest) -> str:
@@ -80,6 +81,8 @@ def list_report(request: ListRequest) -> str:
         sections["configs"] = [row for row in config_rows(request.configs_dir) if request.config in (None, row["name"])]
     if "runs" in request.sections:
         sections["runs"] = run_rows(request)
+    if request.all_keys:
+        return export(request)
     if request.fmt == "json":
         return json.dumps(sections, indent=2)
     if request.fmt == "csv":
@@ -87,6 +90,54 @@ def list_report(request: ListRequest) -> str:
             return to_csv(Table.of_records([_csv_run_row(row) for row in sections["runs"]], RUN_COLUMNS))
         return to_csv(Table.of_records(sections["configs"], CONFIG_COLUMNS))
     return "\n\n".join(_list_section_text(name, rows, request) for name, rows in sections.items())
+
+
+# The export's first columns; then `config.<dotted key>` and `metric.<name>` columns, the union over the runs.
+EXPORT_COLUMNS = ("run_id", "config", "experiment", "status", "reason", "steps", "total_steps", "wall_seconds",
+                  "started_at", "sweep", "tags", "note", "git_commit", "git_dirty", "tensorflow")
+
+
+def export(request: ListRequest) -> str:
+    """Every run that passes the filters as one flat row, csv or json (a list of objects): the list columns,
+    the provenance summary, every resolved config key and every test metric. The columns are the same for
+    every row (the union over the runs, empty where a run has no such key), so a spreadsheet or
+    pandas.read_csv / read_json takes it as it is."""
+    if request.fmt not in ("csv", "json"):
+        raise InputError("--all-keys exports every key of every run: give --format csv or --format json.")
+    rows = [_export_row(row, request.runs_dir / TRASH_DIR if request.trash else request.runs_dir)
+            for row in run_rows(request)]
+    config_keys = sorted({key for row in rows for key in row if key.startswith("config.")})
+    metric_keys = sorted({key for row in rows for key in row if key.startswith("metric.")})
+    columns = [*EXPORT_COLUMNS, *config_keys, *metric_keys]
+    if request.fmt == "json":
+        return json.dumps([{column: row.get(column) for column in columns} for row in rows], indent=2)
+    return to_csv(Table.of_records([_csv_export_row(row) for row in rows], columns))
+
+
+def _export_row(row: dict, runs_dir: Path) -> dict:
+    from scopelab.runs import RunDir, read_run
+
+    run = read_run(RunDir(runs_dir / row["run_id"]), variables=False)
+    provenance = run.record.provenance if run.record else None
+    git = (provenance.git if provenance else None) or {}
+    try:
+        config = run.config()
+    except InputError:  # a broken run: its row says so, without config keys
+        config = {}
+    return {
+        **{column: row.get(column) for column in EXPORT_COLUMNS},
+        "git_commit": git.get("commit"),
+        "git_dirty": git.get("dirty"),
+        "tensorflow": provenance.packages.get("tensorflow") if provenance else None,
+        **{f"config.{key}": value for key, value in config.items()},
+        **{f"metric.{name}": value for name, value in row["metrics"].items()},
+    }
+
+
+def _csv_export_row(row: dict) -> dict:
+    """Lists and mappings as csv holds them: tags comma-joined; a config value as YAML would write it."""
+    return {key: ",".join(value) if key == "tags" else yaml_scalar(value) if isinstance(value, bool) else value
+            for key, value in row.items()}
 
 
 def config_rows(configs_dir: Path) -> list[dict]:
@@ -145,9 +196,14 @@ def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
         return sorted(rows, key=SORT_COLUMNS[key], reverse=reverse)
     known = declared_names() | {name for row in rows for name in row["metrics"]}
     if key not in known:
+        import difflib
+
         metrics = ", ".join(sorted(known))
+        close = difflib.get_close_matches(key, [*SORT_COLUMNS, *sorted(known)], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise InputError(
-            f"--sort {key}: no such column or test metric (columns: {', '.join(SORT_COLUMNS)}; metrics: {metrics})."
+            f"--sort {key}: no such column or test metric{hint} (columns: {', '.join(SORT_COLUMNS)}; metrics: "
+            f"{metrics})."
         )
     present = [row for row in rows if key in row["metrics"]]
     higher = {metric_of(row["experiment"], key).higher_is_better for row in present}
@@ -231,7 +287,7 @@ def sweeps_report(runs_dir: Path, fmt: str) -> str:
         for row in rows
     ]
     table = Table(f"sweeps in {runs_dir}/ (newest first)", ["sweep", "config", "grid", "status", "members", "created"],
-                  cells)
+                  cells, give=(2, 4, 1, 5), drop=(5, 1))  # the sweep id holds its start and config already
     return to_text(table)
 
 
@@ -274,6 +330,7 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
             f"configs: in {request.configs_dir}/ and built in (scopelab run NAME)",
             ["name", "experiment", "source", "description"],
             [[row["name"], row["experiment"], row["source"], row["description"]] for row in rows],
+            give=(3, 2),
         )
         return to_text(table)
     where = request.runs_dir / TRASH_DIR if request.trash else request.runs_dir
@@ -290,11 +347,22 @@ def _list_section_text(name: str, rows: list[dict], request: ListRequest) -> str
         [columns[index] for index in keep],
         [[row[index] for index in keep] for row in cells],
         right={keep.index(columns.index(column)) for column in ("steps", "wall")},
+        give=_positions(GIVE, columns, keep),
+        drop=_positions(DROP, columns, keep),
     )
     return to_text(table)
 
 
 OPTIONAL = ("overrides", "tags", "note", "why")
+# On a narrow terminal these columns are left out (in this order) rather than shorten the others; then
+# these are shortened, the first first. The run's short id, status, steps, wall and start are never cut.
+DROP = ("note", "tags", "overrides", "started")
+GIVE = ("why", "note", "tags", "overrides", "config", "metric")
+
+
+def _positions(names: tuple[str, ...], columns: list[str], keep: list[int]) -> tuple[int, ...]:
+    """Where the named columns are among those kept."""
+    return tuple(keep.index(columns.index(name)) for name in names if columns.index(name) in keep)
 
 
 def _run_cells(row: dict) -> list[str]:
@@ -307,7 +375,7 @@ def _run_cells(row: dict) -> list[str]:
         row["config"],
         _clip(overrides_text(row["overrides"]), 40),
         row["status"],
-        _steps_text(row["steps"], row["total_steps"]),
+        steps_text(row["steps"], row["total_steps"]),
         metric,
         duration(row["wall_seconds"]),
         _when(row["started_at"]),
@@ -336,7 +404,7 @@ def total_updates(steps_total: dict[str, int]) -> int | None:
     return sum(steps + 1 for steps in steps_total.values()) if steps_total else None
 
 
-def _steps_text(steps: int | None, total: int | None) -> str:
+def steps_text(steps: int | None, total: int | None) -> str:
     """Updates done (at the latest checkpoint) of the run's total: 4000/10001."""
     return f"{'?' if steps is None else steps}/{'?' if total is None else total}"
 

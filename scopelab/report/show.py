@@ -8,9 +8,9 @@ from pathlib import Path
 
 from scopelab.experiments import metric_of
 from scopelab.report import fixed
-from scopelab.report.listing import duration, overrides_text
+from scopelab.report.listing import duration, overrides_text, steps_text, total_updates
 from scopelab.report.tables import Table, to_text
-from scopelab.runs import Provenance, Run, find_run, last_steps
+from scopelab.runs import Provenance, Run, find_run, last_steps, steps_reached
 
 
 def show_report(runs_dir: Path, reference: str, fmt: str) -> str:
@@ -84,16 +84,14 @@ def show_text(run: Run, runs_dir: Path) -> str:
 
 
 def _steps(run: Run) -> str:
+    """Updates done of the run's total, as `list` shows them (31/31), then the last step each network logged."""
+    total = run.record.steps_total if run.record else {}
+    done = steps_text(steps_reached(run.directory, total), total_updates(total))
     reached = last_steps(run.directory)
     if reached is None:
-        return "? (metrics.csv unreadable)"
-    total = run.record.steps_total if run.record else {}
-    networks = list(dict.fromkeys([*total, *reached]))
-    parts = [
-        f"{network} {reached.get(network, 0)}" + (f" of {total[network]}" if network in total else "")
-        for network in networks
-    ]
-    return ", ".join(parts) or "none logged"
+        return f"{done} (metrics.csv unreadable)"
+    logged = ", ".join(f"{network} {step}" for network, step in reached.items())
+    return f"{done} (last logged step: {logged})" if logged else f"{done} (none logged)"
 
 
 def _provenance_lines(run: Run) -> list[tuple[str, str]]:
