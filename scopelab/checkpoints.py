@@ -18,7 +18,8 @@ from typing import Any
 
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
-from scopelab.runs import RunDir, saved_states
+from scopelab.runs import CheckpointState, RunDir, saved_states
+from scopelab.runs.schema import RecordError, parse
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2
@@ -44,15 +45,13 @@ def read_state(run_dir: RunDir, path: Path) -> dict[str, Any]:
     """A state whose variables are all on disk; raises CheckpointProblem saying what is wrong."""
     try:
         state = read_json(path, RECORD_LIMIT)
+        name = parse(CheckpointState, state, path.name).checkpoint  # every field checked
     except OSError as error:
         raise CheckpointProblem(f"cannot be read ({error.strerror})") from None
+    except RecordError as error:
+        raise CheckpointProblem(f"is unusable ({error})") from None
     except ValueError as error:
         raise CheckpointProblem(f"is not valid JSON, truncated or damaged ({error})") from None
-    if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
-        raise CheckpointProblem(f"lacks some of the keys {', '.join(STATE_KEYS)}")
-    name = state["checkpoint"]
-    if not isinstance(name, str) or "/" in name:
-        raise CheckpointProblem("does not name its variables")
     for suffix in (".index", ".data-00000-of-00001"):
         variables = run_dir.ckpt_dir / f"{name}{suffix}"
         if not variables.is_file() or variables.stat().st_size == 0:

@@ -10,7 +10,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +19,10 @@ from pathlib import Path
 from scopelab.errors import InputError
 from scopelab.ownership import is_owned
 from scopelab.runs import (
+    TAG_PATTERN,
     TRASH_DIR,
     Annotations,
+    RecordError,
     Run,
     RunDir,
     SweepRecord,
@@ -30,7 +33,6 @@ from scopelab.runs import (
     resolve_sweep,
 )
 
-TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,63}$")
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -41,7 +43,7 @@ def tag(runs_dir: Path, reference: str, tags: tuple[str, ...], remove: bool) -> 
     """Add tags to a run (or remove them); returns the run's tags after."""
     run = find_run(runs_dir, reference)
     for name in tags:
-        if not TAG_PATTERN.match(name):
+        if not TAG_PATTERN.fullmatch(name):
             raise InputError(
                 f"tag '{name}': use letters, digits and _ . : / + - (at most 64, starting with a letter or digit)."
             )
@@ -53,7 +55,7 @@ def tag(runs_dir: Path, reference: str, tags: tuple[str, ...], remove: bool) -> 
         annotations.tags = [name for name in annotations.tags if name not in tags]
     else:
         annotations.tags += [name for name in dict.fromkeys(tags) if name not in annotations.tags]
-    run.directory.write_annotations(annotations)
+    _write_annotations(run, annotations)
     return f"{run.run_id}: tags {', '.join(annotations.tags) or '(none)'}"
 
 
@@ -64,7 +66,7 @@ def note(runs_dir: Path, reference: str, text: str | None) -> str:
         raise InputError("the note is empty; give some text, or --clear to remove the note.")
     annotations = _annotations(run)
     annotations.note = text.strip() if text else ""
-    run.directory.write_annotations(annotations)
+    _write_annotations(run, annotations)
     return f"{run.run_id}: note {'set' if text else 'cleared'}"
 
 
@@ -73,6 +75,17 @@ def _annotations(run: Run) -> Annotations:
         return run.directory.read_annotations()
     except (OSError, ValueError):
         raise InputError(f"run {run.run_id}: its annotations.json is unreadable; fix or delete it first.") from None
+
+
+def _write_annotations(run: Run, annotations: Annotations) -> None:
+    """Refuse what would not read back (a note too long, too many tags), or what the disk will not take."""
+    try:
+        run.directory.write_annotations(annotations)
+    except RecordError as error:
+        raise InputError(f"run {run.run_id}: not written: {error}.") from None
+    except OSError as error:
+        raise InputError(f"run {run.run_id}: cannot write {error.filename or run.directory.path} "
+                         f"({error.strerror}).") from None
 
 
 # --- the trash --------------------------------------------------------------------------------------------------
@@ -124,9 +137,11 @@ def select_for_removal(request: RemoveRequest) -> list[Run]:
 def remove(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> None:
     """Move the runs to the trash; a sweep that had them marks those members removed."""
     trash = trash_dir(runs_dir)
-    trash.mkdir(exist_ok=True)
+    with _one_line_os_errors():
+        trash.mkdir(exist_ok=True)
     for run in runs:
-        os.rename(run.directory.path, trash / run.run_id)
+        with _one_line_os_errors():
+            os.rename(run.directory.path, trash / run.run_id)
         _mark_in_sweep(runs_dir, run, removed=True)
         echo(f"moved {run.run_id} to {trash}/")
 
@@ -147,23 +162,37 @@ def select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]
 
 def restore(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> None:
     for run in runs:
-        os.rename(run.directory.path, runs_dir / run.run_id)
+        with _one_line_os_errors():
+            os.rename(run.directory.path, runs_dir / run.run_id)
         _mark_in_sweep(runs_dir, run, removed=False)
         echo(f"restored {run.run_id} to {runs_dir}/")
 
 
 def trashed(runs_dir: Path) -> list[Path]:
     trash = trash_dir(runs_dir)
-    return sorted(path for path in trash.iterdir()) if trash.is_dir() else []
+    with _one_line_os_errors():
+        return sorted(path for path in trash.iterdir()) if trash.is_dir() else []
+
+
+@contextmanager
+def _one_line_os_errors() -> Iterator[None]:
+    """A directory that cannot be changed (no permission, read-only) as one line naming it and the cause; what
+    was done before it stays done, and was said."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename or "the runs directory"
+        raise InputError(f"{where}: {error.strerror or error}; nothing more was changed.") from None
 
 
 def purge(runs_dir: Path, echo: Callable[[str], None]) -> None:
     """Delete everything in the trash, for good."""
     for path in trashed(runs_dir):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        with _one_line_os_errors():
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         echo(f"deleted {path.name}")
 
 
@@ -207,7 +236,8 @@ def _mark_in_sweep(runs_dir: Path, run: Run, removed: bool) -> None:
     for member in record.members:
         if member.run_id == run.run_id:
             member.removed = removed
-            directory.write_sweep(record)
+            with _one_line_os_errors():
+                directory.write_sweep(record)
             return
 
 

@@ -1,6 +1,11 @@
 """The one table model of every report (`list`, `show`, `compare`, `reproduce`, `inspect`, `scopes`) and its
 renderers: aligned text, markdown, csv and json.
 
+Cells may hold text from records anyone can edit, so every renderer makes it harmless: text and markdown
+escape control characters (a note cannot forge a line, an ESC never reaches the terminal); csv does too, and
+neutralises a cell a spreadsheet would evaluate as a formula; json is strict (`strict_json`: NaN and the
+infinities are null, and a `non_finite` key beside them says what they were).
+
 Plain Python (csv, json, textwrap): `list`, `show` and `compare` import it and must stay free of TensorFlow.
 """
 
@@ -9,10 +14,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from scopelab.errors import escaped
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet evaluate a cell
 
 
 @dataclass
@@ -36,9 +46,10 @@ class Table:
 
 def to_text(table: Table) -> str:
     """Columns padded to their widest cell and two spaces apart, the title above; trailing spaces cut."""
-    rows = [[_lines(cell, table.wrap[index] if table.wrap else None) for index, cell in enumerate(row)]
+    rows = [[_lines(escaped(cell), table.wrap[index] if table.wrap else None) for index, cell in enumerate(row)]
             for row in table.rows]
-    header = [[[cell] for cell in table.header]] if table.header else []
+    titles = [escaped(cell) for cell in table.header]
+    header = [[[cell] for cell in titles]] if titles else []
     widths = [max(len(line) for cell in column for line in cell) for column in zip(*header, *rows)]
 
     def line(cells: list[str]) -> str:
@@ -47,9 +58,9 @@ def to_text(table: Table) -> str:
             for index, (cell, width) in enumerate(zip(cells, widths))
         ).rstrip()
 
-    lines = [table.title] if table.title else []
+    lines = [escaped(table.title)] if table.title else []
     if table.header:
-        lines.append(line(table.header))
+        lines.append(line(titles))
         if table.rule:
             lines.append(line(["-" * width for width in widths]))
     for number, row in enumerate(rows):
@@ -70,10 +81,10 @@ def to_markdown(table: Table) -> str:
     """A GitHub table under the title in bold; '|' in a cell escaped."""
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(escaped(cell).replace("|", "\\|") for cell in cells) + " |"
 
     rule = ["---:" if index in table.right else "---" for index in range(len(table.header))]
-    title = [f"**{table.title}**", ""] if table.title else []
+    title = [f"**{escaped(table.title)}**", ""] if table.title else []
     body = [line([f"`{cell}`" if index in table.code else cell for index, cell in enumerate(row)])
             for row in table.rows]
     return "\n".join(title + [line(table.header), "|" + "|".join(rule) + "|"] + body)
@@ -83,11 +94,39 @@ def to_csv(table: Table) -> str:
     """The header, then a line per row; no title."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.header)
-    writer.writerows(["" if value is None else value for value in row] for row in table.rows)
+    writer.writerow(map(csv_cell, table.header))
+    writer.writerows([csv_cell(value) for value in row] for row in table.rows)
     return buffer.getvalue().rstrip("\n")
+
+
+def csv_cell(value: Any) -> Any:
+    """None as empty; text escaped, and a leading ' where a spreadsheet would take it for a formula (the
+    OWASP advice); numbers as they are."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    return "'" + escaped(value) if value.startswith(FORMULA_STARTS) else escaped(value)
 
 
 def to_json(table: Table) -> str:
     """The rows as objects keyed by the header; no title."""
-    return json.dumps([dict(zip(table.header, row)) for row in table.rows], indent=2)
+    return strict_json([dict(zip(table.header, row)) for row in table.rows])
+
+
+def strict_json(data: Any) -> str:
+    """JSON that every parser reads: json.dumps writes NaN and Infinity, which are not JSON. Each becomes
+    null, and the mapping that held it gets `non_finite`, naming the key and what the value was."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        finite = {key: _finite(item) for key, item in value.items()}
+        lost = {key: str(item) for key, item in value.items() if isinstance(item, float) and not math.isfinite(item)}
+        return {**finite, "non_finite": lost} if lost else finite
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
