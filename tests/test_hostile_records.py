@@ -147,6 +147,9 @@ def test_a_sweep_record_with_a_missing_field_is_a_broken_sweep_and_rm_goes_on(ru
     assert row["status"] == "broken" and row["reason"] == "sweep.json: field 'config_name' is missing"
     removed = cli("rm", GOOD, "--yes", "--runs-dir", runs)
     assert removed.exit_code == 0 and (runs / ".trash" / GOOD).is_dir()
+    resumed = cli("sweep", "--resume", SWEEP_ID, "--runs-dir", runs)
+    assert resumed.exit_code == 2 and resumed.stderr == (
+        f"Error: sweep {SWEEP_ID}: sweep.json: field 'config_name' is missing; it cannot be resumed.\n")
 
 
 def test_a_set_index_beyond_the_networks_is_one_line(tmp_path):
