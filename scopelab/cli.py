@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.errors import InputError, Interrupted, RunFailed, escaped
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
 
@@ -457,7 +457,7 @@ def _confirm(question: str, yes: bool) -> None:
         return
     if not _interactive():
         raise InputError("not asking for confirmation without a terminal; add --yes to go ahead.")
-    click.confirm(question, abort=True)
+    click.confirm(escaped(question), abort=True)  # it names runs by their directories
 
 
 def _interactive() -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scopelab.errors import InputError
+from scopelab.errors import InputError, escaped
 from scopelab.ownership import is_owned
 from scopelab.runs import (
     TAG_PATTERN,
@@ -143,7 +143,7 @@ def remove(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> None
         with _one_line_os_errors():
             os.rename(run.directory.path, trash / run.run_id)
         _mark_in_sweep(runs_dir, run, removed=True)
-        echo(f"moved {run.run_id} to {trash}/")
+        echo(escaped(f"moved {run.run_id} to {trash}/"))  # any directory name, as found on disk
 
 
 def select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]:
@@ -165,7 +165,7 @@ def restore(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> Non
         with _one_line_os_errors():
             os.rename(run.directory.path, runs_dir / run.run_id)
         _mark_in_sweep(runs_dir, run, removed=False)
-        echo(f"restored {run.run_id} to {runs_dir}/")
+        echo(escaped(f"restored {run.run_id} to {runs_dir}/"))
 
 
 def trashed(runs_dir: Path) -> list[Path]:
@@ -193,7 +193,7 @@ def purge(runs_dir: Path, echo: Callable[[str], None]) -> None:
                 shutil.rmtree(path)
             else:
                 path.unlink()
-        echo(f"deleted {path.name}")
+        echo(escaped(f"deleted {path.name}"))
 
 
 def parse_age(text: str) -> float:

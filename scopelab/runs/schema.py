@@ -48,21 +48,30 @@ def limits(**declared: Any) -> dict:
 
 
 class _Bad(Exception):
-    """One value that does not fit: where it is, what it is, what was expected."""
+    """One value that does not fit: what it is, what was expected, and where, its path filled in on the way
+    out (so that checking good data never builds a path)."""
 
-    def __init__(self, path: str, value: Any, expected: str):
-        super().__init__(path, value, expected)
-        self.path, self.value, self.expected = path, value, expected
+    def __init__(self, value: Any, expected: str):
+        super().__init__(value, expected)
+        self.value, self.expected, self.keys = value, expected, []
+
+    def inside(self, key: Any) -> _Bad:
+        self.keys.insert(0, str(key))
+        return self
+
+    @property
+    def path(self) -> str:
+        return ".".join(self.keys) or "the top level"
 
 
-Checker = Callable[[Any, str], Any]
+Checker = Callable[[Any], Any]  # returns the value (a record type's: built), or raises _Bad
 
 
 def parse(cls: type, data: Any, file: str, skip: frozenset[str] = frozenset()) -> Any:
     """The record `cls` from JSON data, every field checked; keys it does not declare go to its `extra` field
     (when it has one). Fields in `skip` are not read (their defaults stand)."""
     try:
-        return _build(cls, data, "", skip)
+        return _build(cls, data, skip)
     except _Bad as bad:
         raise RecordError(_reason(file, bad)) from None
 
@@ -86,11 +95,11 @@ def parse_text_row(cls: type, row: dict[str, str], where: str) -> dict[str, Any]
         except ValueError:
             expected = "an integer" if kind is int else "a number"
             raise RecordError(f"{where}: field '{name}' is {_show(text)}; expected {expected}") from None
-    try:
-        for name, checker in _checkers(cls).items():
-            checker(converted[name], name)
-    except _Bad as bad:
-        raise RecordError(_reason(where, bad)) from None
+    for name, checker in _checkers(cls).items():
+        try:
+            checker(converted[name])
+        except _Bad as bad:
+            raise RecordError(_reason(where, bad.inside(name))) from None
     return converted
 
 
@@ -100,29 +109,34 @@ def _reason(file: str, bad: _Bad) -> str:
     return f"{file}: field '{bad.path}' is {_show(bad.value)}; expected {bad.expected}"
 
 
-def _build(cls: type, data: Any, path: str, skip: frozenset[str] = frozenset()) -> Any:
+def _build(cls: type, data: Any, skip: frozenset[str] = frozenset()) -> Any:
     if type(data) is not dict:
-        raise _Bad(path or "the top level", data, "a mapping")
-    checkers = _checkers(cls)
+        raise _Bad(data, "a mapping")
+    checkers, required, names = _plan(cls)
     values, extra = {}, {}
     for name, value in data.items():
         checker = checkers.get(name)
         if checker is None:
-            if name not in _field_names(cls):  # format_version is declared, but checked before and never kept
+            if name not in names:  # format_version is declared, but checked before and never kept
                 extra[name] = value
-        elif name not in skip:
-            values[name] = checker(value, f"{path}.{name}" if path else name)
-    for name in _required(cls):
-        if name not in values and name not in skip:
-            raise _Bad(f"{path}.{name}" if path else name, None, "present")
-    if "extra" in _field_names(cls):
+        elif not skip or name not in skip:
+            try:
+                values[name] = checker(value)
+            except _Bad as bad:
+                raise bad.inside(name) from None
+    missing = required - values.keys() - skip
+    if missing:
+        raise _Bad(None, "present").inside(min(missing))
+    if "extra" in names:
         values["extra"] = extra
     return cls(**values)
 
 
 @cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(item.name for item in dataclasses.fields(cls))
+def _plan(cls: type) -> tuple[dict[str, Checker], frozenset[str], frozenset[str]]:
+    """Each field's check, the fields that must be present, and every field's name: built once per record
+    type, since `list` checks a thousand records."""
+    return _checkers(cls), frozenset(_required(cls)), frozenset(item.name for item in dataclasses.fields(cls))
 
 
 @cache
@@ -136,7 +150,6 @@ def _hints(cls: type) -> dict[str, tuple[Any, Limits]]:
     }
 
 
-@cache
 def _required(cls: type) -> tuple[str, ...]:
     missing = dataclasses.MISSING
     return tuple(
@@ -149,19 +162,18 @@ def _required(cls: type) -> tuple[str, ...]:
 
 @cache
 def _checkers(cls: type) -> dict[str, Checker]:
-    """Built once per record type: `list` checks a thousand records."""
     return {name: _checker(hint, declared) for name, (hint, declared) in _hints(cls).items()}
 
 
 def _checker(hint: Any, declared: Limits) -> Checker:
     if _without_none(hint) is not hint:
         inner = _checker(_without_none(hint), declared)
-        return lambda value, path: None if value is None else inner(value, path)
+        return lambda value: None if value is None else inner(value)
     origin = get_origin(hint)
     if hint is Any:
-        return lambda value, path: value
+        return _anything
     if dataclasses.is_dataclass(hint):
-        return lambda value, path: _build(hint, value, path)
+        return lambda value: _build(hint, value)
     if hint is str:
         return _text_checker(declared)
     if hint is bool:
@@ -173,30 +185,36 @@ def _checker(hint: Any, declared: Limits) -> Checker:
     raise TypeError(f"no check for a field of type {hint}")  # a record type declared something unknown
 
 
+def _anything(value: Any) -> Any:
+    return value
+
+
 def _exact_checker(kind: type, expected: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if type(value) is not kind:
-            raise _Bad(path, value, expected)
+            raise _Bad(value, expected)
         return value
 
     return check
 
 
 def _text_checker(declared: Limits) -> Checker:
+    if not (declared.length or declared.pattern or declared.choices):
+        return _exact_checker(str, "text")
     expected = "text" + (f" of at most {declared.length:,} characters" if declared.length else "")
     if declared.pattern:
         expected = declared.meaning or f"{expected} matching {declared.pattern.pattern}"
     if declared.choices:
         expected = "one of " + ", ".join(declared.choices)
 
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if (
             type(value) is not str
             or (declared.length is not None and len(value) > declared.length)
             or (declared.pattern is not None and not declared.pattern.fullmatch(value))
             or (declared.choices is not None and value not in declared.choices)
         ):
-            raise _Bad(path, value, expected)
+            raise _Bad(value, expected)
         return value
 
     return check
@@ -211,13 +229,13 @@ def _number_checker(hint: type, declared: Limits) -> Checker:
     elif math.isfinite(low):
         expected += f" of at least {_bound(low)}"
 
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if type(value) not in kinds:  # type(), not isinstance: JSON's true is no number
-            raise _Bad(path, value, expected)
+            raise _Bad(value, expected)
         if not low <= value <= high and not (not declared.finite and math.isnan(value)):
-            raise _Bad(path, value, expected)
+            raise _Bad(value, expected)
         if declared.finite and type(value) is float and not math.isfinite(value):
-            raise _Bad(path, value, expected)
+            raise _Bad(value, expected)
         return value
 
     return check
@@ -230,16 +248,28 @@ def _bound(value: float) -> str:
 def _container_checker(kind: type, hint: Any, declared: Limits) -> Checker:
     """A list or a mapping (JSON's keys are always text), each item checked as its declared type."""
     args = get_args(hint)
-    item = _checker(args[-1] if args else Any, declared)  # list[X] and dict[str, X]: the last is the item's
+    item_hint = args[-1] if args else Any  # list[X] and dict[str, X]: the last is the item's
+    item = _checker(item_hint, declared)
+    builds = dataclasses.is_dataclass(item_hint)  # else the items come back as they are: keep the container
     expected = ("a list" if kind is list else "a mapping") + (
         f" of at most {declared.count:,} items" if declared.count else "")
 
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if type(value) is not kind or (declared.count is not None and len(value) > declared.count):
-            raise _Bad(path, value, expected)
-        pairs = enumerate(value) if kind is list else value.items()
-        checked = [(key, item(element, f"{path}.{key}")) for key, element in pairs]
-        return [element for _, element in checked] if kind is list else dict(checked)
+            raise _Bad(value, expected)
+        if item is _anything:
+            return value
+        built = []
+        for key, element in enumerate(value) if kind is list else value.items():
+            try:
+                checked = item(element)
+            except _Bad as bad:
+                raise bad.inside(key) from None
+            if builds:
+                built.append(checked)
+        if not builds:
+            return value
+        return built if kind is list else dict(zip(value, built))
 
     return check
 
