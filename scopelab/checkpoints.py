@@ -19,7 +19,7 @@ from typing import Any
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.runs import CheckpointState, RunDir, saved_states
-from scopelab.runs.schema import RecordError, parse
+from scopelab.runs.schema import RecordError, check_writable, parse
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2
@@ -95,6 +95,8 @@ def check_config(run_dir: RunDir, state: dict[str, Any], config: dict[str, Any],
 
 
 def write_state(run_dir: RunDir, position: int, state: dict[str, Any]) -> None:
+    """RecordError, and nothing written, for a state that `read_state` would refuse."""
+    check_writable(CheckpointState, state, state_name(position))
     run_dir.write_text(f"ckpt/{state_name(position)}", json.dumps(state, indent=1))
 
 

@@ -56,7 +56,7 @@ def tag(runs_dir: Path, reference: str, tags: tuple[str, ...], remove: bool) -> 
     else:
         annotations.tags += [name for name in dict.fromkeys(tags) if name not in annotations.tags]
     _write_annotations(run, annotations)
-    return f"{run.run_id}: tags {', '.join(annotations.tags) or '(none)'}"
+    return escaped(f"{run.run_id}: tags {', '.join(annotations.tags) or '(none)'}")
 
 
 def note(runs_dir: Path, reference: str, text: str | None) -> str:
@@ -67,7 +67,7 @@ def note(runs_dir: Path, reference: str, text: str | None) -> str:
     annotations = _annotations(run)
     annotations.note = text.strip() if text else ""
     _write_annotations(run, annotations)
-    return f"{run.run_id}: note {'set' if text else 'cleared'}"
+    return escaped(f"{run.run_id}: note {'set' if text else 'cleared'}")
 
 
 def _annotations(run: Run) -> Annotations:

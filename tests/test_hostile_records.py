@@ -126,6 +126,12 @@ def test_a_summary_without_a_required_field_is_broken_and_every_command_goes_on(
     assert cli("rm", OTHER, "--yes", *where).exit_code == 0
     completion = complete(runs, "show ")
     assert completion.exit_code == 0 and GOOD in completion.stdout and BROKEN in completion.stdout
+    # board: its choice of runs and the metrics it declares (serving needs TensorBoard: not here)
+    from scopelab.board import chosen_runs
+    from scopelab.hparams import declared_metrics
+
+    assert {run.run_id for run in chosen_runs(runs, ("tied_ae",))} == {GOOD}  # OTHER was removed above
+    assert declared_metrics(RunDir(runs / BROKEN)) == () and declared_metrics(RunDir(runs / GOOD))
 
 
 def complete(runs: Path, line: str):
@@ -162,6 +168,7 @@ def test_a_set_index_beyond_the_networks_is_one_line(tmp_path):
     ("file", "field", "value", "reason"),
     [
         ("summary.json", "wall_seconds", "fast", "field 'wall_seconds' is 'fast'; expected a finite number"),
+        ("summary.json", "wall_seconds", float("nan"), "summary.json: field 'wall_seconds' is nan; expected a finite"),
         ("summary.json", "steps_total", {"autoencoder": -1}, "summary.json: field 'steps_total.autoencoder' is -1"),
         ("summary.json", "pid", 2**70, "summary.json: field 'pid' is an integer of 71 bits"),
         ("summary.json", "provenance", {"packages": {"tensorflow": 2}}, "field 'provenance.packages.tensorflow' is 2"),

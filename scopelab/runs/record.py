@@ -30,7 +30,7 @@ TIMESTAMP = limits(
     meaning="a time such as 2026-11-27T10:15:00+00:00",
 )
 SUMMARY, SWEEP, ANNOTATIONS = "summary.json", "sweep.json", "annotations.json"  # as the file names in reasons
-ANY_NUMBER = limits(low=-math.inf, high=math.inf, finite=False)  # a test metric: NaN or infinite when diverged
+ANY_NUMBER = limits(low=-math.inf, high=math.inf, nan=True)  # a test metric: NaN or infinite when diverged
 
 
 def utc_now() -> str:
@@ -262,7 +262,7 @@ class MetricRow:
     network: str = field(metadata=limits(length=200))
     step: int
     loss: float = field(metadata=ANY_NUMBER)  # NaN once a run diverges
-    accuracy: float | None = field(metadata=limits(high=1, finite=False))
+    accuracy: float | None = field(metadata=limits(high=1, nan=True))
 
 
 def _checked(record: Any, file: str) -> dict:

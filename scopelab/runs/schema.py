@@ -2,9 +2,9 @@
 
 A record type is a dataclass. Each field's type says which JSON value it takes (text, an integer, a number,
 true/false, a list, a mapping, another record type, `X | None`, `Any`), and `limits(...)` in its metadata
-says the range: lowest and highest number, whether a number must be finite, the longest text, a pattern the
-text must match, the values allowed, the most items. Fields without limits still get the defaults: an
-integer from 0 to 2**63 - 1, a finite number of at least 0.
+says the range: lowest and highest number (infinite bounds let infinities in), whether NaN is allowed, the
+longest text, a pattern the text must match, the values allowed, the most items. Fields without limits still
+get the defaults: an integer from 0 to 2**63 - 1, a finite number of at least 0.
 
 `parse` builds a record from JSON data and raises RecordError naming the file and the field; `check_writable`
 runs the same rules before a write, so scopelab never writes a record it would refuse to read. metrics.csv
@@ -33,7 +33,7 @@ class RecordError(ValueError):
 class Limits:
     low: float = 0
     high: float = LARGEST_INT
-    finite: bool = True  # numbers: NaN and infinities refused (a diverged run's metrics allow them)
+    nan: bool = False  # a diverged run's metrics and losses are NaN
     length: int | None = None  # text: the most characters
     pattern: re.Pattern | None = None  # text: must match it whole
     meaning: str | None = None  # what the pattern means, for a reason ("an ISO 8601 time")
@@ -223,7 +223,8 @@ def _text_checker(declared: Limits) -> Checker:
 def _number_checker(hint: type, declared: Limits) -> Checker:
     kinds = (int,) if hint is int else (int, float)
     low, high = declared.low, declared.high
-    expected = "an integer" if hint is int else "a finite number" if declared.finite else "a number"
+    finite = math.isfinite(low) and math.isfinite(high)
+    expected = "an integer" if hint is int else "a finite number" if finite else "a number"
     if math.isfinite(high) and high != LARGEST_INT:
         expected += f" from {_bound(low)} to {_bound(high)}"
     elif math.isfinite(low):
@@ -232,9 +233,7 @@ def _number_checker(hint: type, declared: Limits) -> Checker:
     def check(value: Any) -> Any:
         if type(value) not in kinds:  # type(), not isinstance: JSON's true is no number
             raise _Bad(value, expected)
-        if not low <= value <= high and not (not declared.finite and math.isnan(value)):
-            raise _Bad(value, expected)
-        if declared.finite and type(value) is float and not math.isfinite(value):
+        if not low <= value <= high and not (declared.nan and math.isnan(value)):  # NaN fails every comparison
             raise _Bad(value, expected)
         return value
 
