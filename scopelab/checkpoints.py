@@ -18,8 +18,9 @@ from typing import Any
 
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
-from scopelab.runs import RunDir, saved_states
+from scopelab.runs import CheckpointState, RunDir, saved_states
 from scopelab.runs.directory import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
+from scopelab.runs.schema import RecordError, check_writable, parse
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2
@@ -47,15 +48,13 @@ def read_state(run_dir: RunDir, path: Path) -> dict[str, Any]:
     """A state whose variables are all on disk; raises CheckpointProblem saying what is wrong."""
     try:
         state = read_json(path, RECORD_LIMIT)
+        name = parse(CheckpointState, state, path.name).checkpoint  # every field checked
     except OSError as error:
         raise CheckpointProblem(f"cannot be read ({error.strerror})") from None
+    except RecordError as error:
+        raise CheckpointProblem(f"is unusable ({error})") from None
     except ValueError as error:
         raise CheckpointProblem(f"is not valid JSON, truncated or damaged ({error})") from None
-    if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
-        raise CheckpointProblem(f"lacks some of the keys {', '.join(STATE_KEYS)}")
-    name = state["checkpoint"]
-    if not isinstance(name, str) or "/" in name:
-        raise CheckpointProblem("does not name its variables")
     for suffix in (".index", ".data-00000-of-00001"):
         variables = run_dir.ckpt_dir / f"{name}{suffix}"
         if not variables.is_file() or variables.stat().st_size == 0:
@@ -99,6 +98,8 @@ def check_config(run_dir: RunDir, state: dict[str, Any], config: dict[str, Any],
 
 
 def write_state(run_dir: RunDir, position: int, state: dict[str, Any]) -> None:
+    """RecordError, and nothing written, for a state that `read_state` would refuse."""
+    check_writable(CheckpointState, state, state_name(position))
     run_dir.write_text(f"ckpt/{state_name(position)}", json.dumps(state, indent=1))
 
 

@@ -14,7 +14,7 @@ import click
 
 from scopelab import completion
 from scopelab.completion import RUNS_DIR_ENV
-from scopelab.errors import InputError, Interrupted, RunFailed
+from scopelab.errors import InputError, Interrupted, RunFailed, escaped
 from scopelab.report import COMPARE_FORMATS, LIST_FORMATS, REPRODUCE_FORMATS
 from scopelab.runs import LIST_STATUSES
 
@@ -462,7 +462,7 @@ def _confirm(question: str, yes: bool) -> bool:
         return True
     if not _interactive():
         raise InputError("not asking for confirmation without a terminal; add --yes to go ahead.")
-    if click.confirm(question):
+    if click.confirm(escaped(question)):  # it names runs by their directories
         return True
     click.echo("nothing removed.")
     return False

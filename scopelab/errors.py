@@ -1,4 +1,10 @@
-"""The two kinds of failure the CLI turns into exit codes."""
+"""The two kinds of failure the CLI turns into exit codes, and text made safe to print on one line."""
+
+
+def escaped(text: str) -> str:
+    """Control characters written as escapes (\\n, \\x1b): text from a file or the user cannot start a line
+    of its own or send the terminal an escape sequence."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InputError(Exception):
@@ -8,7 +14,7 @@ class InputError(Exception):
 
     def __init__(self, message: str):
         # User text quoted in the message (a key, a --set value) must not break the one-line rule.
-        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
+        super().__init__(escaped(message))
 
 
 class RunFailed(Exception):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from scopelab.experiments import FAMILIES
 from scopelab.metrics import Metric
-from scopelab.runs import RecordError, RunDir
+from scopelab.runs import RunDir
 
 EVENT_FILES = "events.out.tfevents.*"
 TEST_PREFIX = "test/"  # a test metric's scalar tag: test/<name> (written by scopelab.tensorboard.Board)
@@ -69,7 +69,7 @@ def declared_metrics(run: RunDir) -> tuple[Metric, ...]:
     """The test metrics the run's experiment declares (none for an unknown experiment or a broken record)."""
     try:
         family = FAMILIES.get(run.read_record(variables=False).experiment)
-    except (OSError, RecordError):
+    except (OSError, ValueError):  # RecordError, and JSON that does not parse
         return ()
     return family.metrics if family else ()
 

@@ -6,7 +6,6 @@ run records it); this module loads the target, builds it and renders what the wa
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from scopelab.config import Config, config_to_dict, dump_config, load_config
 from scopelab.config_source import resolve_config, source_label
 from scopelab.errors import InputError
 from scopelab.experiments.uses import Use, VariableUses
-from scopelab.report.tables import Table, to_text
+from scopelab.report.tables import Table, strict_json, to_text
 from scopelab.runs import RunDir, resolve_run
 
 
@@ -98,7 +97,7 @@ def inspect(target: str, overrides: tuple[str, ...], runs_dir: Path, fmt: str) -
     config, source = load_target(target, overrides, runs_dir)
     variables, held = inspect_config(config)
     if fmt == "json":
-        return json.dumps(_as_json(config, source, variables, held), indent=2)
+        return strict_json(_as_json(config, source, variables, held))
     return _tree(config, source, variables, held)
 
 

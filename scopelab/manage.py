@@ -10,17 +10,19 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scopelab.errors import InputError
+from scopelab.errors import InputError, escaped
 from scopelab.ownership import Ownership, exclusive, is_owned
 from scopelab.runs import (
+    TAG_PATTERN,
     TRASH_DIR,
     Annotations,
+    RecordError,
     Run,
     RunDir,
     SweepRecord,
@@ -33,7 +35,6 @@ from scopelab.runs import (
 )
 from scopelab.runs.directory import TRASH_LOCK
 
-TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,63}$")
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -44,7 +45,7 @@ def tag(runs_dir: Path, reference: str, tags: tuple[str, ...], remove: bool) -> 
     """Add tags to a run (or remove them); returns the run's tags after."""
     run = find_run(runs_dir, reference)
     for name in tags:
-        if not TAG_PATTERN.match(name):
+        if not TAG_PATTERN.fullmatch(name):
             raise InputError(
                 f"tag '{name}': use letters, digits and _ . : / + - (at most 64, starting with a letter or digit)."
             )
@@ -59,7 +60,7 @@ def tag(runs_dir: Path, reference: str, tags: tuple[str, ...], remove: bool) -> 
             annotations.tags += [name for name in dict.fromkeys(tags) if name not in annotations.tags]
 
     annotations = _change_annotations(run, change)
-    return f"{run.run_id}: tags {', '.join(annotations.tags) or '(none)'}"
+    return escaped(f"{run.run_id}: tags {', '.join(annotations.tags) or '(none)'}")
 
 
 def note(runs_dir: Path, reference: str, text: str | None) -> str:
@@ -72,7 +73,7 @@ def note(runs_dir: Path, reference: str, text: str | None) -> str:
         annotations.note = text.strip() if text else ""
 
     _change_annotations(run, change)
-    return f"{run.run_id}: note {'set' if text else 'cleared'}"
+    return escaped(f"{run.run_id}: note {'set' if text else 'cleared'}")
 
 
 def _change_annotations(run: Run, change: Callable[[Annotations], None]) -> Annotations:
@@ -84,6 +85,8 @@ def _change_annotations(run: Run, change: Callable[[Annotations], None]) -> Anno
         change(annotations)
         try:
             run.directory.write_annotations(annotations)
+        except RecordError as error:  # what would not read back (a note too long, too many tags)
+            raise InputError(f"run {run.run_id}: not written: {error}.") from None
         except OSError as error:
             if not run.directory.path.is_dir():  # `rm` moved it between our read and our write
                 raise InputError(f"run {run.run_id} was moved or removed meanwhile; nothing was changed.") from None
@@ -160,11 +163,13 @@ def remove(runs_dir: Path, runs: list[Run], echo: Callable[[str], None]) -> None
             held.enter_context(Ownership(run.directory.path, f"run {run.run_id}"))
             _check_trash_free(runs_dir, run)
         sweeps = _lock_sweeps(runs_dir, runs, held)
-        trash.mkdir(exist_ok=True)
+        with _one_line_os_errors():
+            trash.mkdir(exist_ok=True)
         for run in runs:
-            os.rename(run.directory.path, trash / run.run_id)
+            with _one_line_os_errors():
+                os.rename(run.directory.path, trash / run.run_id)
             _mark_in_sweep(sweeps, run, removed=True)
-            echo(f"moved {run.run_id} to {trash}/")
+            echo(escaped(f"moved {run.run_id} to {trash}/"))  # any directory name, as found on disk
 
 
 def restore(runs_dir: Path, references: tuple[str, ...], echo: Callable[[str], None]) -> None:
@@ -174,9 +179,10 @@ def restore(runs_dir: Path, references: tuple[str, ...], echo: Callable[[str], N
         runs = _select_for_restore(runs_dir, references)
         sweeps = _lock_sweeps(runs_dir, runs, held)
         for run in runs:
-            os.rename(run.directory.path, runs_dir / run.run_id)
+            with _one_line_os_errors():
+                os.rename(run.directory.path, runs_dir / run.run_id)
             _mark_in_sweep(sweeps, run, removed=False)
-            echo(f"restored {run.run_id} to {runs_dir}/")
+            echo(escaped(f"restored {run.run_id} to {runs_dir}/"))
 
 
 def _select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]:
@@ -195,7 +201,19 @@ def _select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run
 
 def trashed(runs_dir: Path) -> list[Path]:
     trash = trash_dir(runs_dir)
-    return sorted(path for path in trash.iterdir()) if trash.is_dir() else []
+    with _one_line_os_errors():
+        return sorted(path for path in trash.iterdir()) if trash.is_dir() else []
+
+
+@contextmanager
+def _one_line_os_errors() -> Iterator[None]:
+    """A directory that cannot be changed (no permission, read-only) as one line naming it and the cause; what
+    was done before it stays done, and was said."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename or "the runs directory"
+        raise InputError(f"{where}: {error.strerror or error}; nothing more was changed.") from None
 
 
 def purge(runs_dir: Path, names: list[str], echo: Callable[[str], None]) -> None:
@@ -205,14 +223,15 @@ def purge(runs_dir: Path, names: list[str], echo: Callable[[str], None]) -> None
     with _trash_locked(runs_dir):
         for name in names:
             path = trash / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif os.path.lexists(path):
-                path.unlink()
-            else:
-                echo(f"{name} is no longer in the trash (restored meanwhile); left alone")
-                continue
-            echo(f"deleted {name}")
+            with _one_line_os_errors():
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif os.path.lexists(path):
+                    path.unlink()
+                else:
+                    echo(escaped(f"{name} is no longer in the trash (restored meanwhile); left alone"))
+                    continue
+            echo(escaped(f"deleted {name}"))
 
 
 def _trash_locked(runs_dir: Path) -> AbstractContextManager[None]:
@@ -286,7 +305,8 @@ def _mark_in_sweep(sweeps: dict[str, tuple[RunDir, SweepRecord]], run: Run, remo
     for member in record.members:
         if member.run_id == run.run_id:
             member.removed = removed
-            directory.write_sweep(record)
+            with _one_line_os_errors():
+                directory.write_sweep(record)
             return
 
 

@@ -236,7 +236,7 @@ def test_compare_skips_a_run_with_a_bad_config_and_refuses_repeated_rows(runs_di
     write_fake_run(runs_dir, "20260101-000003-dup", good, rows)
     result = cli("compare", "20260101-000003-dup", "--runs-dir", runs_dir)
     assert result.exit_code == 2
-    assert "metrics.csv is unusable (step 0 of autoencoder comes after step 0)" in one_line(result.stderr)
+    assert "-dup: metrics.csv line 3: step 0 of autoencoder comes after step 0, so" in one_line(result.stderr)
 
 
 def gzip_idx(path: Path, header: bytes, payload_bytes: int) -> None:

@@ -9,7 +9,6 @@ article's figure is a single run, so it is set against where a single run falls,
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 from scopelab.experiments import ensemble_of, metric_of
 from scopelab.report import MISSING, fixed
 from scopelab.report.stats import Stat, describe, mean_interval, t_quantile, welch_difference
-from scopelab.report.tables import Table, fit_text, to_markdown, to_text
+from scopelab.report.tables import Table, fit_text, strict_json, to_markdown, to_text
 
 if TYPE_CHECKING:
     from scopelab.reproduce_request import ReproduceRequest, Target
@@ -217,7 +216,7 @@ def render(targets: list[Target], figures: dict, request: ReproduceRequest, divi
     tables = {"autoencoder": autoencoder_cells(results, figures), "mlp_pair": mlp_cells(results, figures)}
     found = verdicts(results, figures)
     if request.fmt == "json":
-        return json.dumps(
+        return strict_json(
             {
                 "source": figures["source"],
                 "quick": request.quick,
@@ -226,8 +225,7 @@ def render(targets: list[Target], figures: dict, request: ReproduceRequest, divi
                 "reused": [target.run.run_id for target in targets if target.reused],
                 "tables": {kind: [[cell.as_json() for cell in row] for row in rows] for kind, rows in tables.items()},
                 "verdicts": [{"claim": v.claim, "holds": v.holds, "text": v.text(cut)} for v in found],
-            },
-            indent=2,
+            }
         )
     markdown = request.fmt == "markdown"
     many = request.seeds > 1

@@ -4,13 +4,13 @@ model), every number as long-form csv, or the whole comparison as json."""
 from __future__ import annotations
 
 import dataclasses
-import json
 
+from scopelab.errors import escaped
 from scopelab.metrics import DEFAULT_DECIMALS
 from scopelab.report import MISSING, fixed
 from scopelab.report.comparison import Comparison, Group, Row, network_title
 from scopelab.report.stats import Difference, Stat
-from scopelab.report.tables import Table, fit_text, to_csv, to_markdown, to_text
+from scopelab.report.tables import Table, fit_text, strict_json, to_csv, to_markdown, to_text
 
 
 def render(comparisons: list[Comparison], fmt: str) -> str:
@@ -25,13 +25,14 @@ def _render_tables(comparisons: list[Comparison], markdown: bool) -> str:
     parts = []
     for comparison in comparisons:
         title = f"{comparison.experiment}: {' vs '.join(comparison.labels)}"
-        head = [f"**{title}**", ""] if markdown else [fit_text(title)]
-        head += [fitted(f"{bullet}{group.label}: {_run_list(group)}", "    ") for group in comparison.groups]
+        # Labels are config names from records: escaped before they are fitted.
+        head = [f"**{escaped(title)}**", ""] if markdown else [fit_text(escaped(title))]
+        head += [fitted(escaped(f"{bullet}{group.label}: {_run_list(group)}"), "    ") for group in comparison.groups]
         blocks = [block for block in [_settings_block(comparison), *_comparison_blocks(comparison)] if block]
         sections = ["\n".join(head)] + [render_block(block) for block in blocks]
         verdicts = comparison.verdicts
         if verdicts:
-            sections.append("\n".join(fitted(("- " if markdown else "") + line, "  ") for line in verdicts))
+            sections.append("\n".join(fitted(("- " if markdown else "") + escaped(line), "  ") for line in verdicts))
         parts.append("\n\n".join(sections))
     return "\n\n".join(parts)
 
@@ -132,7 +133,7 @@ def _delta(difference: Difference | None, decimals: int) -> str:
 
 
 def _render_json(comparisons: list[Comparison]) -> str:
-    return json.dumps({"comparisons": [_comparison_json(comparison) for comparison in comparisons]}, indent=2)
+    return strict_json({"comparisons": [_comparison_json(comparison) for comparison in comparisons]})
 
 
 def _comparison_json(comparison: Comparison) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +12,10 @@ from scopelab.errors import InputError
 from scopelab.experiments import declared_names, headline_of, metric_of
 from scopelab.ownership import is_owned
 from scopelab.report import fixed, yaml_scalar
-from scopelab.report.tables import Table, to_csv, to_text
+from scopelab.report.tables import Table, strict_json, to_csv, to_text
 from scopelab.runs import (
     TRASH_DIR,
+    RecordError,
     Run,
     SweepRecord,
     is_number,
@@ -84,7 +84,7 @@ def list_report(request: ListRequest) -> str:
     if request.all_keys:
         return export(request)
     if request.fmt == "json":
-        return json.dumps(sections, indent=2)
+        return strict_json(sections)
     if request.fmt == "csv":
         if "runs" in sections:
             return to_csv(Table.of_records([_csv_run_row(row) for row in sections["runs"]], RUN_COLUMNS))
@@ -110,7 +110,7 @@ def export(request: ListRequest) -> str:
     metric_keys = sorted({key for row in rows for key in row if key.startswith("metric.")})
     columns = [*EXPORT_COLUMNS, *config_keys, *metric_keys]
     if request.fmt == "json":
-        return json.dumps([{column: row.get(column) for column in columns} for row in rows], indent=2)
+        return strict_json([{column: row.get(column) for column in columns} for row in rows])
     return to_csv(Table.of_records([_csv_export_row(row) for row in rows], columns))
 
 
@@ -177,11 +177,12 @@ def run_rows(request: ListRequest) -> list[dict]:
         run
         for run in runs
         if request.config in (None, run.config_name)
-        and request.status in (None, run.status)
         and sweep in (None, run.sweep)
         and (request.tag is None or request.tag in run.annotations.tags)
     ]
-    rows = [_run_row(run, short[run.run_id]) for run in chosen[: request.last]]
+    # The status is known once the row is made: an unusable checkpoint state makes a run broken.
+    rows = [_run_row(run, short[run.run_id]) for run in chosen]
+    rows = [row for row in rows if request.status in (None, row["status"])][: request.last]
     if request.sort:
         rows = sort_rows(rows, request.sort, request.reverse)
     elif request.reverse:
@@ -219,7 +220,11 @@ def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
 
 def _run_row(run: Run, short_id: str) -> dict:
     metrics = run.metrics
-    steps = steps_reached(run.directory, run.record.steps_total if run.record else {})
+    status, reason = run.status, run.reason
+    try:
+        steps = steps_reached(run.directory, run.record.steps_total if run.record else {})
+    except RecordError as error:  # the newest ckpt/state-*.json, naming its bad field
+        steps, status, reason = None, "broken", str(error)
     headline = headline_of(run.experiment, metrics)
     record = run.record
     annotations = run.annotations
@@ -229,8 +234,8 @@ def _run_row(run: Run, short_id: str) -> dict:
         "config": run.config_name,
         "experiment": run.experiment,
         "overrides": run.overrides,
-        "status": run.status,
-        "reason": run.reason or ("its checkpoint state is unreadable" if steps is None else ""),
+        "status": status,
+        "reason": reason,
         "steps": steps,
         "total_steps": total_updates(record.steps_total) if record else None,
         "metric": headline,
@@ -276,7 +281,7 @@ def _sweep_row(record: SweepRecord) -> dict:
 def sweeps_report(runs_dir: Path, fmt: str) -> str:
     rows = sweep_rows(runs_dir)
     if fmt == "json":
-        return json.dumps({"sweeps": rows}, indent=2)
+        return strict_json({"sweeps": rows})
     if fmt == "csv":
         return to_csv(Table.of_records([_csv_sweep_row(row) for row in rows], SWEEP_COLUMNS))
     if not rows:

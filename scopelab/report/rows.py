@@ -12,7 +12,7 @@ from scopelab.report.comparison import Comparison, Group, Row
 from scopelab.report.select import UNCOMPARED_KEYS
 from scopelab.report.stats import describe, welch_difference
 from scopelab.report.verdicts import comparison_verdicts
-from scopelab.runs import Run
+from scopelab.runs import RecordError, Run
 
 
 def build_comparison(groups: list[Group]) -> Comparison:
@@ -57,8 +57,10 @@ def _read_metrics(record: Run) -> list[dict]:
         return record.directory.read_metrics()
     except FileNotFoundError:
         return []
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    except RecordError as error:  # names the line and the field
+        raise InputError(f"run {record.run_id}: {error}, so it cannot be compared.") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
         message = f"run {record.run_id}: its metrics.csv is unusable ({reason}), so it cannot be compared."
         raise InputError(message) from None
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from scopelab.experiments import metric_of
 from scopelab.report import fixed
 from scopelab.report.listing import duration, overrides_text, steps_text, total_updates
-from scopelab.report.tables import Table, to_text
-from scopelab.runs import Provenance, Run, find_run, last_steps, steps_reached
+from scopelab.report.tables import Table, strict_json, to_text
+from scopelab.runs import Provenance, RecordError, Run, find_run, is_number, last_steps, steps_reached
 
 
 def show_report(runs_dir: Path, reference: str, fmt: str) -> str:
     run = find_run(runs_dir, reference)
-    return json.dumps(show_json(run), indent=2) if fmt == "json" else show_text(run, runs_dir)
+    return strict_json(show_json(run)) if fmt == "json" else show_text(run, runs_dir)
 
 
 def show_json(run: Run) -> dict:
@@ -23,6 +22,7 @@ def show_json(run: Run) -> dict:
     config's file under `config`."""
     record = run.record.to_json() if run.record else {}
     annotations = run.annotations
+    steps, steps_problem = _logged_steps(run)
     return {
         **record,
         "id": run.run_id,
@@ -31,7 +31,8 @@ def show_json(run: Run) -> dict:
         "config": {"name": run.config_name, "file": run.record.config_file if run.record else None},
         "overrides": run.overrides,
         "test_metrics": run.metrics,
-        "steps": last_steps(run.directory),
+        "steps": steps,
+        "steps_reason": steps_problem,  # why steps is null
         "tags": annotations.tags,
         "note": annotations.note,
         "provenance": _provenance(run.record.provenance) if run.record else None,
@@ -83,13 +84,25 @@ def show_text(run: Run, runs_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def _logged_steps(run: Run) -> tuple[dict[str, int] | None, str | None]:
+    """The last logged step of each network, or None and why not."""
+    try:
+        return last_steps(run.directory), None
+    except OSError as error:
+        return None, f"cannot read {run.directory.metrics_file.name} ({error.strerror})"
+    except RecordError as error:  # names the line and the field
+        return None, str(error)
+    except ValueError as error:  # not a regular file, too big, not UTF-8
+        return None, f"{run.directory.metrics_file.name} is unusable ({error})"
+
+
 def _steps(run: Run) -> str:
     """Updates done of the run's total, as `list` shows them (31/31), then the last step each network logged."""
+    reached, problem = _logged_steps(run)
+    if reached is None:
+        return f"? ({problem})"
     total = run.record.steps_total if run.record else {}
     done = steps_text(steps_reached(run.directory, total), total_updates(total))
-    reached = last_steps(run.directory)
-    if reached is None:
-        return f"{done} (metrics.csv unreadable)"
     logged = ", ".join(f"{network} {step}" for network, step in reached.items())
     return f"{done} (last logged step: {logged})" if logged else f"{done} (none logged)"
 
@@ -106,15 +119,16 @@ def _provenance_lines(run: Run) -> list[tuple[str, str]]:
     packages = ", ".join(f"{name} {version}" for name, version in provenance.packages.items())
     build = provenance.tensorflow_build
     cuda = f"CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}" if build.get("cuda_version") else ""
+    # The machine's description is free-form (its record type says only: a mapping), so each part is made text.
     machine = provenance.machine
-    memory = machine.get("memory_bytes")
+    memory, gpus = machine.get("memory_bytes"), machine.get("gpus")
     machine_text = ", ".join(
-        part
+        str(part)
         for part in (
             machine.get("cpu"),
             f"{machine['cores']} cores" if machine.get("cores") else "",
-            f"{memory / 2**30:.1f} GiB" if isinstance(memory, int) else "",
-            ", ".join(machine.get("gpus") or []),
+            f"{memory / 2**30:.1f} GiB" if is_number(memory) and 0 < memory < 2**80 else "",
+            ", ".join(map(str, gpus)) if isinstance(gpus, list) else "",
         )
         if part
     )

@@ -4,6 +4,11 @@ renderers: aligned text, markdown, csv and json.
 On a terminal, text tables fit its width (`fit_to_terminal`): long cells end in an ellipsis, number columns
 wrap their headers, titles and free lines wrap. Written to a pipe or a file, nothing is cut.
 
+Cells may hold text from records anyone can edit, so every renderer makes it harmless: text and markdown
+escape control characters (a note cannot forge a line, an ESC never reaches the terminal); csv does too, and
+neutralises a cell a spreadsheet would evaluate as a formula; json is strict (`strict_json`: NaN and the
+infinities are null, and a `non_finite` key beside them says what they were).
+
 Plain Python (csv, json, textwrap): `list`, `show` and `compare` import it and must stay free of TensorFlow.
 """
 
@@ -13,12 +18,17 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import sys
 import textwrap
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+from scopelab.errors import escaped
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet evaluate a cell
 
 
 @dataclass
@@ -49,6 +59,7 @@ class Table:
 def to_text(table: Table) -> str:
     """Columns padded to their widest cell and two spaces apart, the title above; trailing spaces cut. On a
     terminal (fit_to_terminal), fitted to its width first."""
+    table = _escaped(table)  # before fitting, so that an escape counts in a cell's width
     width = _FIT_WIDTH.get()
     if width is not None:
         table = fit(table, width)
@@ -94,10 +105,10 @@ def to_markdown(table: Table) -> str:
     """A GitHub table under the title in bold; '|' in a cell escaped."""
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(escaped(cell).replace("|", "\\|") for cell in cells) + " |"
 
     rule = ["---:" if index in table.right else "---" for index in range(len(table.header))]
-    title = [f"**{table.title}**", ""] if table.title else []
+    title = [f"**{escaped(table.title)}**", ""] if table.title else []
     body = [line([f"`{cell}`" if index in table.code else cell for index, cell in enumerate(row)])
             for row in table.rows]
     return "\n".join(title + [line(table.header), "|" + "|".join(rule) + "|"] + body)
@@ -107,14 +118,51 @@ def to_csv(table: Table) -> str:
     """The header, then a line per row; no title."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.header)
-    writer.writerows(["" if value is None else value for value in row] for row in table.rows)
+    writer.writerow(map(csv_cell, table.header))
+    writer.writerows([csv_cell(value) for value in row] for row in table.rows)
     return buffer.getvalue().rstrip("\n")
+
+
+def csv_cell(value: Any) -> Any:
+    """None as empty; text escaped, and a leading ' where a spreadsheet would take it for a formula (the
+    OWASP advice); numbers as they are."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    return "'" + escaped(value) if value.startswith(FORMULA_STARTS) else escaped(value)
 
 
 def to_json(table: Table) -> str:
     """The rows as objects keyed by the header; no title."""
-    return json.dumps([dict(zip(table.header, row)) for row in table.rows], indent=2)
+    return strict_json([dict(zip(table.header, row)) for row in table.rows])
+
+
+def strict_json(data: Any) -> str:
+    """JSON that every parser reads: json.dumps writes NaN and Infinity, which are not JSON. Each becomes
+    null, and the mapping that held it gets `non_finite`, naming the key and what the value was."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        finite = {key: _finite(item) for key, item in value.items()}
+        lost = {key: str(item) for key, item in value.items() if isinstance(item, float) and not math.isfinite(item)}
+        return {**finite, "non_finite": lost} if lost else finite
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _escaped(table: Table) -> Table:
+    return dataclasses.replace(
+        table,
+        title=escaped(table.title) if table.title else table.title,
+        header=[escaped(cell) for cell in table.header],
+        rows=[[escaped(cell) if isinstance(cell, str) else cell for cell in row] for row in table.rows],
+    )
 
 
 # Fitting text to a terminal. One setting for the whole command: cli.py's --wide option sets it before the

@@ -21,22 +21,22 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from scopelab.errors import InputError
 from scopelab.ownership import exclusive
-from scopelab.runs.record import Annotations, RunRecord, SweepRecord
+from scopelab.runs.record import ANNOTATIONS, SUMMARY, SWEEP, Annotations, MetricRow, RunRecord, SweepRecord
+from scopelab.runs.schema import RecordError, parse_text_row
 from scopelab.safe_read import METRICS_LIMIT, RECORD_LIMIT, read_json, read_text
 
 METRIC_COLUMNS = ("network", "step", "loss", "accuracy")
 SWEEPS_DIR = "sweeps"  # runs/sweeps/ holds sweep records (scopelab.sweep), not runs
 TRASH_DIR = ".trash"
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE = SUMMARY
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
 LOG_FILE = "log.txt"
-ANNOTATIONS_FILE = "annotations.json"
-SWEEP_FILE = "sweep.json"
+ANNOTATIONS_FILE = ANNOTATIONS
+SWEEP_FILE = SWEEP
 RECORDS_LOCK = ".records.lock"  # scopelab.ownership.exclusive: one writer of annotations.json or sweep.json
 TRASH_LOCK = ".trash.lock"  # in the runs directory: one `rm`, `restore` or `purge` at a time
 
@@ -87,9 +87,6 @@ class RunDir:
             temporary.unlink(missing_ok=True)  # ours by its name: a full disk gets its room back
             raise
 
-    def write_json(self, name: str, data: Any) -> None:
-        self.write_text(name, json.dumps(data, indent=2) + "\n")
-
     def write_metrics(self, rows: list[dict]) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
@@ -103,7 +100,8 @@ class RunDir:
         return RunRecord.from_json(read_json(self.path / SUMMARY_FILE, RECORD_LIMIT), variables)
 
     def write_record(self, record: RunRecord) -> None:
-        self.write_json(SUMMARY_FILE, record.to_json())
+        """RecordError, and nothing written, for a record that would not read back."""
+        self.write_record_json(SUMMARY_FILE, record.check_writable())
 
     def read_annotations(self) -> Annotations:
         """The user's tags and note; none when the file is missing."""
@@ -114,7 +112,8 @@ class RunDir:
         return Annotations.from_json(data)
 
     def write_annotations(self, annotations: Annotations) -> None:
-        self.write_json(ANNOTATIONS_FILE, annotations.to_json())
+        """RecordError, and nothing written, for annotations that would not read back (a note too long)."""
+        self.write_record_json(ANNOTATIONS_FILE, annotations.check_writable())
 
     def records_locked(self) -> AbstractContextManager[None]:
         """Held around a read-modify-write of a record others change too: a run's annotations.json (`tag`,
@@ -125,7 +124,15 @@ class RunDir:
         return SweepRecord.from_json(read_json(self.path / SWEEP_FILE, RECORD_LIMIT))
 
     def write_sweep(self, record: SweepRecord) -> None:
-        self.write_json(SWEEP_FILE, record.to_json())
+        self.write_record_json(SWEEP_FILE, record.check_writable())
+
+    def write_record_json(self, name: str, data: dict) -> None:
+        """A checked record, unless it is over the size that reading it allows."""
+        text = json.dumps(data, indent=2) + "\n"
+        size = len(text.encode())
+        if size > RECORD_LIMIT:
+            raise RecordError(f"{name} would be {size:,} bytes, over the {RECORD_LIMIT:,} that scopelab reads back")
+        self.write_text(name, text)
 
     @property
     def record_mtime_ns(self) -> int:
@@ -133,17 +140,20 @@ class RunDir:
         return (self.path / SUMMARY_FILE).stat().st_mtime_ns
 
     def read_metrics(self) -> list[dict]:
-        """The logged rows; raises ValueError when a network's steps do not increase (a repeated row would
-        pass for an extra repeat in compare's statistics)."""
+        """The logged rows, each checked (scopelab.runs.record.MetricRow); raises ValueError (RecordError for a
+        bad row, naming its line) also when a network's steps do not increase (a repeated row would pass for
+        an extra repeat in compare's statistics)."""
         rows = []
         last: dict[str, int] = {}
-        for row in csv.DictReader(io.StringIO(read_text(self.metrics_file, METRICS_LIMIT), newline="")):
-            network, step = row["network"], int(row["step"])
+        reader = csv.DictReader(io.StringIO(read_text(self.metrics_file, METRICS_LIMIT), newline=""))
+        for row in reader:
+            where = f"{METRICS_FILE} line {reader.line_num}"
+            checked = parse_text_row(MetricRow, row, where)
+            network, step = checked["network"], checked["step"]
             if step <= last.get(network, -1):
-                raise ValueError(f"step {step} of {network} comes after step {last[network]}")
+                raise RecordError(f"{where}: step {step} of {network} comes after step {last[network]}")
             last[network] = step
-            accuracy = float(row["accuracy"]) if row["accuracy"] else None
-            rows.append({"network": network, "step": step, "loss": float(row["loss"]), "accuracy": accuracy})
+            rows.append(checked)
         return rows
 
 

@@ -13,9 +13,10 @@ from typing import Any
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.ownership import is_owned
-from scopelab.runs.directory import SUMMARY_FILE, RunDir, run_dirs, saved_states
-from scopelab.runs.record import RUN_STATUSES, SEED_KEY, Annotations, RecordError, RunRecord
-from scopelab.safe_read import CONFIG_LIMIT, METRICS_LIMIT, RECORD_LIMIT, UnsafeFile, load_yaml, read_json, read_text
+from scopelab.runs.directory import ANNOTATIONS_FILE, SUMMARY_FILE, RunDir, run_dirs, saved_states
+from scopelab.runs.record import RUN_STATUSES, SEED_KEY, Annotations, CheckpointState, RecordError, RunRecord
+from scopelab.runs.schema import parse
+from scopelab.safe_read import CONFIG_LIMIT, RECORD_LIMIT, UnsafeFile, load_yaml, read_json, read_text
 
 LIST_STATUSES = RUN_STATUSES + ("stale", "broken")
 
@@ -23,13 +24,14 @@ LIST_STATUSES = RUN_STATUSES + ("stale", "broken")
 @dataclass
 class Run:
     """One run directory as read back. `status` is the record's, except "stale" (says running, but its
-    process is gone) and "broken" (no readable record, so `record` is None); `reason` says why."""
+    process is gone) and "broken" (no readable record, so `record` is None; or a readable record beside
+    unreadable annotations); `reason` says why."""
 
     directory: RunDir
     record: RunRecord | None
     status: str
     reason: str = ""
-    _annotations: Annotations | None = field(default=None, repr=False)
+    annotations: Annotations = field(default_factory=Annotations)  # none when unreadable: the run is broken
     _config: dict | None = field(default=None, repr=False)
 
     @property
@@ -66,16 +68,6 @@ class Run:
     def overrides(self) -> dict[str, Any]:
         return self.record.overrides if self.record else {}
 
-    @property
-    def annotations(self) -> Annotations:
-        """Tags and note (none when annotations.json is unreadable: a run must always list)."""
-        if self._annotations is None:
-            try:
-                self._annotations = self.directory.read_annotations()
-            except (OSError, ValueError):
-                self._annotations = Annotations()
-        return self._annotations
-
     def config(self) -> dict:
         """The resolved config.yaml as flat dotted keys (read once, only by compare)."""
         if self._config is None:
@@ -90,6 +82,7 @@ def read_runs(runs_dir: Path) -> list[Run]:
 
 
 def read_run(run_dir: RunDir, variables: bool = True) -> Run:
+    """The run's record and annotations, every field checked: a bad one makes the run broken, saying why."""
     try:
         record = run_dir.read_record(variables)
     except FileNotFoundError:
@@ -97,61 +90,59 @@ def read_run(run_dir: RunDir, variables: bool = True) -> Run:
         interrupted = any(run_dir.path.glob(f".{SUMMARY_FILE}.*.tmp"))
         reason = f"{SUMMARY_FILE} write was interrupted" if interrupted else f"no {SUMMARY_FILE}"
         return Run(run_dir, None, "broken", reason)
-    except OSError as error:
-        return Run(run_dir, None, "broken", f"cannot read {SUMMARY_FILE} ({error.strerror})")
-    except RecordError as error:
-        return Run(run_dir, None, "broken", str(error))
-    except UnsafeFile as error:
-        return Run(run_dir, None, "broken", f"{SUMMARY_FILE} {error}")
-    except ValueError as error:  # JSON syntax or encoding
-        return Run(run_dir, None, "broken", f"{SUMMARY_FILE} is not valid JSON ({error})")
+    except (OSError, ValueError) as error:
+        return Run(run_dir, None, "broken", unreadable(SUMMARY_FILE, error))
+    try:
+        annotations = run_dir.read_annotations()
+    except (OSError, ValueError) as error:
+        return Run(run_dir, record, "broken", unreadable(ANNOTATIONS_FILE, error))
     if record.status == "running" and not is_owned(run_dir.path):
         # Liveness is the run's lock (scopelab.ownership); the pid and host are only for the reason.
-        where = f"process {str(record.pid)[:20]} on {str(record.host)[:60]}"
-        return Run(run_dir, record, "stale", f"{where} is gone (its lock is free)")
-    return Run(run_dir, record, record.status, record.error or "")
+        where = f"process {record.pid} on {(record.host or '?')[:60]}"
+        return Run(run_dir, record, "stale", f"{where} is gone (its lock is free)", annotations)
+    return Run(run_dir, record, record.status, record.error or "", annotations)
 
 
-def last_steps(run_dir: RunDir) -> dict[str, int] | None:
-    """The last logged step of each network (None when metrics.csv is unreadable). Plain splitting, not the
-    csv module: the file is ours, its fields never quoted, and this runs once per run in `list`."""
-    steps: dict[str, int] = {}
+def unreadable(file: str, error: OSError | ValueError) -> str:
+    """Why a record file could not be used, naming it."""
+    if isinstance(error, OSError):
+        return f"cannot read {file} ({error.strerror})"
+    if isinstance(error, RecordError):  # names the file and the field already
+        return str(error)
+    if isinstance(error, UnsafeFile):
+        return f"{file} {error}"
+    return f"{file} is not valid JSON ({error})"  # its syntax, or its encoding
+
+
+def last_steps(run_dir: RunDir) -> dict[str, int]:
+    """The last logged step of each network (none before the first is logged). Raises ValueError (a
+    RecordError naming the line and field) or OSError when metrics.csv is unusable."""
     try:
-        lines = read_text(run_dir.metrics_file, METRICS_LIMIT).splitlines()
-        for line in lines[1:]:
-            network, step = line.split(",", 2)[:2]
-            steps[network] = max(steps.get(network, 0), int(step))
+        rows = run_dir.read_metrics()
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    return steps
+    return {row["network"]: row["step"] for row in rows}  # steps increase: read_metrics checks
 
 
-def steps_reached(run_dir: RunDir, steps_total: dict[str, int]) -> int | None:
+def steps_reached(run_dir: RunDir, steps_total: dict[str, int]) -> int:
     """The updates done at the latest checkpoint (the newest ckpt/state-*.json), over all networks: 0 before
-    the first checkpoint, None when the state is unreadable. A state from before `done` was recorded says only
-    the network and the step within it: the networks before it count whole (steps 0..N each, from steps_total)."""
+    the first checkpoint. A state from before `done` was recorded says only the network and the step within
+    it: the networks before it count whole (steps 0..N each, from steps_total). Raises RecordError, naming
+    the state file, when it is unusable."""
     states = saved_states(run_dir)
     if not states:
         return 0
+    file = f"{states[0].parent.name}/{states[0].name}"
     try:
-        state = read_json(states[0], RECORD_LIMIT)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(state, dict):
-        return None
-    done, phase, step = state.get("done"), state.get("phase"), state.get("step")
-    if _count(done):
-        return done
-    earlier = list(steps_total.values())[:phase] if _count(phase) else []
-    if _count(step) and len(earlier) == phase:
-        return sum(last + 1 for last in earlier) + step
-    return None
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        state = parse(CheckpointState, read_json(states[0], RECORD_LIMIT), file)
+    except (OSError, ValueError) as error:
+        raise RecordError(unreadable(file, error)) from None
+    if state.done is not None:
+        return state.done
+    earlier = list(steps_total.values())[: state.phase]
+    if len(earlier) != state.phase:
+        raise RecordError(f"{file}: field 'phase' is {state.phase}; the run has {len(steps_total)} networks")
+    return sum(last + 1 for last in earlier) + state.step
 
 
 def _read_yaml(path: Path, run_id: str) -> Any:

@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cache
 from typing import Any
+
+from scopelab.runs.schema import RecordError, check_writable, limits, parse
 
 FORMAT_VERSION = 2
 RUN_STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
+SWEEP_STATUSES = ("pending", "running", "completed", "failed", "interrupted")
 SEED_KEY = "train.seed"
-
-
-class RecordError(ValueError):
-    """A record file that is not one this version can read; the message says why."""
+TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,63}")
+MAX_TAGS = 100
+NOTE_LIMIT = 10_000  # characters: a paragraph or two; annotations.json stays far below the record size limit
+# utc_now's form (a run's times); the years keep datetime's arithmetic (manage's --older-than) in range.
+TIMESTAMP = limits(
+    pattern=re.compile(r"(19[7-9]\d|2\d\d\d)-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:?\d\d|Z)?"),
+    meaning="a time such as 2026-11-27T10:15:00+00:00",
+)
+SUMMARY, SWEEP, ANNOTATIONS = "summary.json", "sweep.json", "annotations.json"  # as the file names in reasons
+ANY_NUMBER = limits(low=-math.inf, high=math.inf, nan=True)  # a test metric: NaN or infinite when diverged
 
 
 def utc_now() -> str:
@@ -68,16 +77,16 @@ class RunRecord:
     run_id: str
     config_name: str
     experiment: str
-    status: str  # one of RUN_STATUSES
+    status: str = field(metadata=limits(choices=RUN_STATUSES))
     config_file: str | None = None  # the file the config came from (None: unknown)
     description: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)  # key -> resolved value, for --set and the grid point
     seed: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)  # test metrics; NaN when diverged
+    metrics: dict[str, float] = field(default_factory=dict, metadata=ANY_NUMBER)  # test metrics; NaN when diverged
     steps_total: dict[str, int] = field(default_factory=dict)  # network -> last step
     error: str | None = None  # why it failed, diverged or was interrupted
-    started_at: str | None = None
-    ended_at: str | None = None
+    started_at: str | None = field(default=None, metadata=TIMESTAMP)
+    ended_at: str | None = field(default=None, metadata=TIMESTAMP)
     wall_seconds: float = 0.0  # summed over the run and its resumes
     steps_per_second: float | None = None
     resumed: int = 0
@@ -111,22 +120,16 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: Any, variables: bool = True) -> RunRecord:
-        """variables=False leaves the variables out: `list` reads a thousand records and shows none of them."""
-        data = _versioned(data, "summary.json")
-        if data.get("status") not in RUN_STATUSES:
-            raise RecordError("summary.json has no valid status")
-        if not isinstance(data.get("run_id"), str):
-            raise RecordError("summary.json has no run_id")
+        """Every field checked (RecordError names the first bad one). variables=False leaves the variables out:
+        `list` reads a thousand records and shows none of them."""
+        data = _versioned(data, SUMMARY)
         if "format_version" not in data:
             data = _upgrade_run_v1(data)
-        values, extra = _fields(cls, data, {"provenance", "variables"})
-        values["provenance"] = _dataclass_from(Provenance, data.get("provenance"))
-        listed = data.get("variables")
-        if variables and isinstance(listed, list):
-            values["variables"] = [
-                _dataclass_from(Variable, item) for item in listed if isinstance(item, dict) and "name" in item
-            ]
-        return cls(**values, extra=extra)
+        return parse(cls, data, SUMMARY, frozenset() if variables else frozenset({"variables"}))
+
+    def check_writable(self) -> dict:
+        """The JSON to write, once it is checked to read back (RecordError otherwise)."""
+        return _checked(self, SUMMARY)
 
 
 def _upgrade_run_v1(data: dict) -> dict:
@@ -150,22 +153,19 @@ def _upgrade_run_v1(data: dict) -> dict:
 class Annotations:
     """annotations.json: the user's tags and note. Only `scopelab tag` and `note` write it, never the run."""
 
-    tags: list[str] = field(default_factory=list)
-    note: str = ""
+    tags: list[str] = field(default_factory=list, metadata=limits(
+        pattern=TAG_PATTERN, meaning="a tag (letters, digits and _ . : / + -, at most 64)", count=MAX_TAGS))
+    note: str = field(default="", metadata=limits(length=NOTE_LIMIT))
 
     def to_json(self) -> dict:
         return {"format_version": 1, "tags": self.tags, "note": self.note}
 
     @classmethod
     def from_json(cls, data: Any) -> Annotations:
-        if not isinstance(data, dict):
-            raise RecordError("annotations.json is not a mapping")
-        tags = data.get("tags")
-        note = data.get("note")
-        return cls(
-            [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else [],
-            note if isinstance(note, str) else "",
-        )
+        return parse(cls, data, ANNOTATIONS)
+
+    def check_writable(self) -> dict:
+        return _checked(self, ANNOTATIONS)
 
 
 @dataclass
@@ -177,7 +177,7 @@ class SweepMember:
     seed: int | None = None
     overrides: list[str] = field(default_factory=list)  # KEY=VALUE, the grid point and the seed
     run_id: str | None = None
-    status: str = "pending"  # pending, or the status of its run
+    status: str = field(default="pending", metadata=limits(choices=("pending", *RUN_STATUSES)))  # or its run's
     error: str | None = None
     previous_runs: list[str] = field(default_factory=list)  # runs it replaced (a diverged one, say)
     removed: bool = False  # its run is in the trash (`scopelab rm`): compare and resume leave it out
@@ -200,15 +200,15 @@ class SweepRecord:
     seeds: list[int] | None = None
     command: str = ""
     resume_commands: list[str] = field(default_factory=list)
-    created_at: str | None = None
-    ended_at: str | None = None
-    status: str = "pending"
-    executor: str = "local"
-    jobs: int = 1
+    created_at: str | None = field(default=None, metadata=TIMESTAMP)
+    ended_at: str | None = field(default=None, metadata=TIMESTAMP)
+    status: str = field(default="pending", metadata=limits(choices=SWEEP_STATUSES))
+    executor: str = field(default="local", metadata=limits(choices=("local", "ray")))
+    jobs: int = field(default=1, metadata=limits(low=1))
     resumed: int = 0
     pid: int | None = None  # of the process running the sweep, while it runs
     host: str | None = None
-    members: list[SweepMember] = field(default_factory=list)
+    members: list[SweepMember] = field(default_factory=list, metadata=limits(required=True))
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -225,20 +225,51 @@ class SweepRecord:
 
     @classmethod
     def from_json(cls, data: Any) -> SweepRecord:
-        data = _versioned(data, "sweep.json")
-        if not isinstance(data.get("sweep_id"), str) or not isinstance(data.get("members"), list):
-            raise RecordError("sweep.json has no sweep_id or members")
+        data = _versioned(data, SWEEP)
         if "format_version" not in data:
             data = dict(data)
             command = data.pop("resume_command", None)  # 0.1 kept only the latest
             data["resume_commands"] = [command] if isinstance(command, str) else []
-        values, extra = _fields(cls, data, {"members"})
-        members = []
-        for member in data["members"]:
-            if not isinstance(member, dict) or not isinstance(member.get("index"), int):
-                raise RecordError("sweep.json has a member without an index")
-            members.append(_dataclass_from(SweepMember, member))
-        return cls(**values, members=members, extra=extra)
+        record = parse(cls, data, SWEEP)
+        for position, member in enumerate(record.members):
+            if member.index != position:  # a sweep finds a member by its index
+                raise RecordError(f"{SWEEP}: field 'members.{position}.index' is {member.index}; expected {position}")
+        return record
+
+    def check_writable(self) -> dict:
+        return _checked(self, SWEEP)
+
+
+@dataclass
+class CheckpointState:
+    """ckpt/state-<position>.json: where training stood at a checkpoint (scopelab.checkpoints writes it, from
+    the trainer's TrainState and the config's fingerprint)."""
+
+    phase: int
+    step: int
+    rows: list[dict[str, Any]]
+    lines: list[str]
+    test_metrics: dict[str, float] = field(metadata=ANY_NUMBER)
+    checkpoint: str = field(metadata=limits(pattern=re.compile(r"[^/]+")))  # the variables' file name
+    done: int | None = None  # updates over all networks; states from before it was recorded lack it
+    config_hash: str | None = None
+    config: dict[str, Any] | None = None
+
+
+@dataclass
+class MetricRow:
+    """A line of metrics.csv, as the trainer logs it."""
+
+    network: str = field(metadata=limits(length=200))
+    step: int
+    loss: float = field(metadata=ANY_NUMBER)  # NaN once a run diverges
+    accuracy: float | None = field(metadata=limits(high=1, nan=True))
+
+
+def _checked(record: Any, file: str) -> dict:
+    data = record.to_json()
+    check_writable(type(record), data, file)
+    return data
 
 
 def _versioned(data: Any, name: str) -> dict:
@@ -248,48 +279,6 @@ def _versioned(data: Any, name: str) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise RecordError(f"{name} has format version {version}; this scopelab reads up to {FORMAT_VERSION}")
     return data
-
-
-def _fields(cls: type, data: dict, skip: set[str]) -> tuple[dict, dict]:
-    """The dataclass's fields found in data (with the right JSON type; else the default), and the rest."""
-    schema = _schema(cls)
-    values = {}
-    extra = {}
-    for name, value in data.items():
-        spec = schema.get(name)
-        if spec is None:
-            extra[name] = value
-            continue
-        kind, nullable, numeric = spec
-        if value is None:
-            fits = nullable
-        else:  # bool is an int to isinstance, but JSON's true is no number
-            fits = isinstance(value, kind) and not (numeric and value.__class__ is bool)
-        if fits and name not in skip:
-            values[name] = value
-    values.pop("format_version", None)  # read as found, written as the current version
-    return values, extra
-
-
-def _dataclass_from(cls: type, data: Any) -> Any:
-    values, _ = _fields(cls, data if isinstance(data, dict) else {}, set())
-    return cls(**values)
-
-
-KINDS = {"dict": dict, "Provenance": dict, "list": list, "str": str, "float": (int, float), "int": int, "bool": bool}
-
-
-@cache
-def _schema(cls: type) -> dict[str, tuple[Any, bool, bool]]:
-    """For each field: the JSON type that suits it, whether null does, whether it is a number. From the field's
-    declared type (a string under postponed annotations), once per class: `list` reads a thousand records."""
-    schema = {}
-    for item in dataclasses.fields(cls):
-        if item.name != "extra":
-            hint = str(item.type)
-            kind = next((kind for prefix, kind in KINDS.items() if hint.startswith(prefix)), object)
-            schema[item.name] = (kind, "None" in hint, kind in (int, (int, float)))
-    return schema
 
 
 def _to_json(record: Any) -> dict:

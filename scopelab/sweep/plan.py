@@ -17,6 +17,7 @@ from scopelab.footprint import check_fits_in_memory
 from scopelab.ownership import Ownership
 from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
 from scopelab.runs.directory import CONFIG_FILE, SWEEP_FILE, RunDir
+from scopelab.runs.reading import unreadable
 from scopelab.signals import signals_deferred
 from scopelab.sweep.grid import check_sweep_size, parse_grid, parse_seeds
 
@@ -106,8 +107,8 @@ def reopen(request: SweepRequest, held: ExitStack, echo: Callable[[str], None]) 
         # owner lock writes its mark first, and we read it. Any later `rm` finds the sweep owned and refuses.
         with directory.records_locked():
             record = directory.read_sweep()
-    except (OSError, ValueError):
-        raise InputError(f"sweep {directory.run_id}: its {SWEEP_FILE} is missing or unreadable.") from None
+    except (OSError, ValueError) as error:  # a RecordError names the bad field
+        raise InputError(f"sweep {directory.run_id}: {unreadable(SWEEP_FILE, error)}; it cannot be resumed.") from None
     sweep = Sweep(directory, record)
     if record.status == "running":  # we hold its lock, so the driver that wrote this is gone
         echo(f"sweep {directory.run_id} is stale (its driver is gone); resuming it")
