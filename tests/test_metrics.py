@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopelab import experiments
-from scopelab import plugins
+from scopelab import experiments, plugins
 from scopelab.experiments import metric_of
 from scopelab.metrics import DEFAULT_DECIMALS, Metric
 from scopelab.runs import RunRecord, create_run_dir
