@@ -202,6 +202,23 @@ def test_siamese_sweeps_with_two_jobs(tmp_path, mnist_dir):
 
 
 @needs_siamese
+def test_siamese_sweeps_on_ray(tmp_path, mnist_dir):
+    """Each member in a Ray worker process, which finds the plugin as any process of this environment does."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'scopelab[ray]')")
+    runs = tmp_path / "runs"
+    env = {**ENV, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    driver = subprocess.run([sys.executable, "-m", "scopelab", "sweep", tiny_siamese(tmp_path, mnist_dir, "shared"),
+                             "--seeds", "2", "--executor", "ray", "--runs-dir", runs, "--quiet"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert driver.returncode == 0, driver.stderr
+    (sweep,) = (runs / "sweeps").iterdir()
+    members = json.loads((sweep / "sweep.json").read_text())["members"]
+    summaries = [summary_of(runs / member["run_id"]) for member in members]
+    assert [summary["status"] for summary in summaries] == ["completed", "completed"]
+    assert all(set(summary["metrics"]) == {"pair_accuracy", "test_loss"} for summary in summaries)
+
+
+@needs_siamese
 def test_siamese_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_path, mnist_dir):
     path = tiny_siamese(tmp_path, mnist_dir, "shared", steps=200, log_every=20, checkpoint_every=30)
     straight = subprocess.run([sys.executable, "-m", "scopelab", "run", path, "--runs-dir", tmp_path / "straight",
