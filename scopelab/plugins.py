@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from scopelab.errors import InputError
-from scopelab.failures import one_line
 from scopelab.metrics import Ensemble, Metric
 
 GROUP = "scopelab.experiments"
@@ -32,6 +33,7 @@ BUILTIN = {
     "autoencoder": "scopelab.experiments.autoencoder_family",
     "mlp_pair": "scopelab.experiments.mlp_pair_family",
 }
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a family name; a broken record's "?" is none
 # Every config a run, the loop and the records read, whatever the family: key path -> what it is for.
 REQUIRED_KEYS = ("name", "description", "experiment", "model.api", "train.seed", "train.log_every",
                  "train.checkpoint_every", "data.path")
@@ -50,6 +52,9 @@ class EntryPoint:
     def where(self) -> str:
         return f"package '{self.package}', entry point '{self.name} = {self.module}'"
 
+    def fault(self, problem: str) -> PluginError:
+        return PluginError(f"{self.where()}: {problem}")
+
 
 @dataclass(frozen=True)
 class Family:
@@ -57,7 +62,7 @@ class Family:
 
     name: str
     entry: EntryPoint
-    schema: type
+    module: ModuleType
     metrics: tuple[Metric, ...]
     headline: tuple[str, ...]  # the one metric `list` shows: the first of these a run has
     ensemble: Ensemble | None
@@ -65,6 +70,12 @@ class Family:
     build_tf1: Callable[..., Any]
     build_tf2: Callable[..., Any] | None
     validate: Callable[..., None] | None
+
+    @cached_property
+    def schema(self) -> type:
+        """Checked when first read, by the config that needs it: reports read only the metrics, and a
+        built-in family's schema lives in scopelab.config, which brings YAML with it."""
+        return _schema(self.module, self.name, self.build_tf2 is not None, self.entry)
 
     @property
     def builtin(self) -> bool:
@@ -81,6 +92,8 @@ _scanned: dict[str, list[EntryPoint]] | None = None
 def family(name: str) -> Family | None:
     """The family `name`, loaded and checked once; None when no package declares it."""
     if name not in _loaded:
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            return None
         entry = EntryPoint(name, BUILTIN[name], OWN_PACKAGE) if name in BUILTIN else _plugin_entry(name)
         if entry is None:
             return None
@@ -104,6 +117,7 @@ def plugin_families() -> tuple[list[Family], list[PluginError]]:
     for name in sorted(_plugin_entry_points()):
         try:
             loaded.append(family(name))
+            loaded[-1].schema  # noqa: B018 (checked here, so that its fault is listed too)
         except PluginError as fault:
             faults.append(fault)
     return loaded, faults
@@ -135,9 +149,7 @@ def _plugin_entry_points() -> dict[str, list[EntryPoint]]:
 
 def load(entry: EntryPoint) -> Family:
     """Import the entry point's module and check it against the contract (docs/PLUGINS.md)."""
-    def fault(problem: str) -> PluginError:
-        return PluginError(f"{entry.where()}: {problem}")
-
+    fault = entry.fault
     if entry.name in BUILTIN and entry.package != OWN_PACKAGE:
         raise fault(f"'{entry.name}' is one of scopelab's own experiments; choose another name.")
     if ":" in entry.module:
@@ -145,7 +157,7 @@ def load(entry: EntryPoint) -> Family:
     try:
         module = importlib.import_module(entry.module)
     except Exception as error:  # anything its import raises is the plugin's fault, said in one line
-        raise fault(f"the module cannot be imported ({one_line(error)}).") from None
+        raise fault(f"the module cannot be imported ({_one_line(error)}).") from None
     version = getattr(module, "SCOPELAB_API", None)
     if version not in SUPPORTED_API_VERSIONS:
         supported = ", ".join(str(each) for each in SUPPORTED_API_VERSIONS)
@@ -154,7 +166,6 @@ def load(entry: EntryPoint) -> Family:
     build_tf1, build_tf2, validate = (_callable(module, name, fault) for name in ("build", "build_tf2", "validate"))
     if build_tf1 is None:
         raise fault("the module has no build(config, mnist).")
-    schema = _schema(module, entry.name, build_tf2 is not None, fault)
     metrics = _metrics(module, fault)
     declared = [metric.name for metric in metrics]
     headline = tuple(getattr(module, "HEADLINE", declared))
@@ -168,7 +179,7 @@ def load(entry: EntryPoint) -> Family:
     configs = getattr(module, "CONFIGS", None)
     if configs is not None and not Path(configs).is_dir():
         raise fault(f"CONFIGS is {configs!r}; expected the directory of the configs it ships.")
-    return Family(entry.name, entry, schema, metrics, headline, ensemble, Path(configs) if configs else None,
+    return Family(entry.name, entry, module, metrics, headline, ensemble, Path(configs) if configs else None,
                   build_tf1, build_tf2, validate)
 
 
@@ -179,14 +190,15 @@ def _callable(module: ModuleType, name: str, fault: Callable[[str], PluginError]
     return value
 
 
-def _schema(module: ModuleType, name: str, has_tf2: bool, fault: Callable[[str], PluginError]) -> type:
+def _schema(module: ModuleType, name: str, has_tf2: bool, entry: EntryPoint) -> type:
+    fault = entry.fault
     schema = getattr(module, "SCHEMA", None)
     if not (isinstance(schema, type) and dataclasses.is_dataclass(schema) and schema.__dataclass_params__.frozen):
         raise fault(f"SCHEMA is {_kind(schema)}; expected a frozen dataclass (@dataclass(frozen=True)).")
     try:
         defaults = schema()
     except Exception as error:
-        raise fault(f"SCHEMA() fails ({one_line(error)}); every key needs a default.") from None
+        raise fault(f"SCHEMA() fails ({_one_line(error)}); every key needs a default.") from None
     for key in REQUIRED_KEYS:
         node: Any = defaults
         for part in key.split("."):
@@ -211,6 +223,12 @@ def _metrics(module: ModuleType, fault: Callable[[str], PluginError]) -> tuple[M
             raise fault(f"METRICS declares '{metric.name}' twice.")
         seen.add(metric.name)
     return tuple(metrics)
+
+
+def _one_line(error: BaseException) -> str:
+    from scopelab.failures import one_line  # on a fault only: it imports traceback
+
+    return one_line(error)
 
 
 def _kind(value: Any) -> str:

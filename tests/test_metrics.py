@@ -25,7 +25,7 @@ PSNR = Metric("psnr", higher_is_better=True, decimals=2, label="PSNR", short="ps
               phrase="peak signal-to-noise ratio", log="psnr (test)", section="test quality")
 ERROR_RATE = Metric("error_rate", higher_is_better=False, decimals=3, label="errors", short="error rate",
                     phrase="test error rate", log="error rate (test)", section="test quality")
-TOY = plugins.Family(name="toy", entry=plugins.EntryPoint("toy", "toy_family", "toy-package"), schema=object,
+TOY = plugins.Family(name="toy", entry=plugins.EntryPoint("toy", "toy_family", "toy-package"), module=None,
                      metrics=(PSNR, ERROR_RATE), headline=("psnr",), ensemble=None, configs=None,
                      build_tf1=lambda config, mnist: None, build_tf2=None, validate=None)
 

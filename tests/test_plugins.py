@@ -73,6 +73,7 @@ def test_the_builtin_fast_path_is_scopelabs_declared_entry_points():
     for name in declared:
         family = plugins.load(plugins.EntryPoint(name, declared[name], plugins.OWN_PACKAGE))
         assert family.name == name and family.build_tf2 is not None and family.validate is not None
+        assert family.schema().experiment == name
 
 
 def test_builtin_families_are_resolved_and_reported_without_scanning_or_tensorflow(tmp_path, mnist_dir):

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from scopelab import plugins
 from scopelab.errors import InputError, RunFailed
-from scopelab.failures import one_line
 from scopelab.metrics import Ensemble, Metric, undeclared
 
 if TYPE_CHECKING:
@@ -41,6 +40,8 @@ def build(config: Config, mnist: Mnist) -> Experiment | EagerExperiment:
     except Exception as error:
         if family.builtin:
             raise
+        from scopelab.failures import one_line
+
         raise RunFailed(f"{family.entry.where()}: build failed ({one_line(error)}); nothing was run.") from error
     _check_recorded(family, experiment)
     return experiment

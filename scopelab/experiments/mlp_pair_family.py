@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scopelab.config import SCOPE_PATTERN, MlpPairConfig, check_sizes, check_slice
 from scopelab.metrics import Ensemble, Metric
 
 if TYPE_CHECKING:
+    from scopelab.config import MlpPairConfig
     from scopelab.data import Mnist
     from scopelab.experiments.common import Experiment
     from scopelab.experiments.eager import EagerExperiment
 
 SCOPELAB_API = 1
-SCHEMA = MlpPairConfig
 
 
 def _accuracy(name: str, label: str, phrase: str) -> Metric:
@@ -32,7 +31,18 @@ HEADLINE = ("acc_averaged", "acc_net2", "acc_net1")
 ENSEMBLE = Ensemble("acc_averaged", ("acc_net1", "acc_net2"))
 
 
+def __getattr__(name: str) -> Any:
+    """SCHEMA when first read (by a config): scopelab.config brings YAML, which reading METRICS needs not."""
+    if name == "SCHEMA":
+        from scopelab.config import MlpPairConfig
+
+        return MlpPairConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def validate(config: MlpPairConfig, require: Any) -> None:
+    from scopelab.config import SCOPE_PATTERN, check_sizes, check_slice
+
     model, train = config.model, config.train
     check_sizes(config, require)
     require(model.num_classes >= 2, "model.num_classes", "an integer >= 2")
