@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopelab import plugins
+from scopelab import experiments, plugins
 from scopelab.config_source import builtin_path
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
@@ -48,6 +48,7 @@ def fresh_registry(monkeypatch):
     """The registry as a new process has it: nothing loaded, nothing scanned."""
     monkeypatch.setattr(plugins, "_loaded", {})
     monkeypatch.setattr(plugins, "_scanned", None)
+    monkeypatch.setattr(experiments, "_warned", set())
 
 
 def tiny_siamese(tmp_path: Path, mnist_dir: Path, sharing: str, **train) -> Path:
@@ -84,7 +85,7 @@ def test_builtin_families_are_resolved_and_reported_without_scanning_or_tensorfl
     probe = textwrap.dedent(f"""
         import sys
         from click.testing import CliRunner
-        from scopelab import plugins
+        from scopelab import experiments, plugins
         from scopelab.cli import main
         for args in (["list", "--runs-dir", "{tmp_path / 'runs'}"], ["show", "ae", "--runs-dir", "{tmp_path / 'runs'}"],
                      ["compare", "ae", "--runs-dir", "{tmp_path / 'runs'}"]):
@@ -361,6 +362,26 @@ def test_every_fault_at_once_leaves_the_other_families_working(tmp_path, mnist_d
     broken = [row["description"] for row in json.loads(listing.stdout)["configs"] if row["experiment"] == "invalid"]
     # Each but `leaky`, whose fault (a metric it records but does not declare) shows only when it builds.
     assert len(broken) == len(FAULTS) - 1 and all(text.startswith("package 'broken-plugin'") for text in broken)
+
+
+def test_reports_over_a_broken_plugins_runs_warn_once_and_read_its_metrics_as_undeclared(tmp_path, monkeypatch,
+                                                                                         fresh_registry):
+    from scopelab.runs import RunRecord, create_run_dir
+
+    source = family_source("future_api", FAULTS["future_api"][0])
+    monkeypatch.syspath_prepend(str(plugin_dir(tmp_path / "site", "broken-plugin", {"future_api": source})))
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        run = create_run_dir(runs, "old")
+        run.write_record(RunRecord(run.run_id, "old", "future_api", "completed", metrics={"test_loss": 0.5 + seed},
+                                   wall_seconds=1.0))
+    result = cli("list", "--runs", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"Warning: package 'broken-plugin', entry point 'future_api = broken_plugin_future_api': "
+                             f"{FAULTS['future_api'][1]}\n")
+    assert result.stdout.count(" completed ") == 2
+    shown = cli("show", "old", "--runs-dir", runs)  # the latest: its metric, labelled by its name
+    assert shown.exit_code == 0 and re.search(r"\ntest_loss +1\.5000\n", shown.stdout), shown.stdout
 
 
 # The working plugin, with a build that raises for seed 1 and a step that raises.
