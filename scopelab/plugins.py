@@ -114,7 +114,11 @@ def names() -> list[str]:
 def plugin_families() -> tuple[list[Family], list[PluginError]]:
     """Every installed plugin's family that loads, and the fault of each one that does not."""
     loaded, faults = [], []
-    for name in sorted(_plugin_entry_points()):
+    for name, entries in sorted(_plugin_entry_points().items()):
+        if name in BUILTIN:  # never loaded: the built-in family of that name is the one configs get
+            faults += [entry.fault(f"'{name}' is one of scopelab's own experiments; choose another name.")
+                       for entry in entries]
+            continue
         try:
             loaded.append(family(name))
             loaded[-1].schema  # noqa: B018 (checked here, so that its fault is listed too)
@@ -150,8 +154,6 @@ def _plugin_entry_points() -> dict[str, list[EntryPoint]]:
 def load(entry: EntryPoint) -> Family:
     """Import the entry point's module and check it against the contract (docs/PLUGINS.md)."""
     fault = entry.fault
-    if entry.name in BUILTIN and entry.package != OWN_PACKAGE:
-        raise fault(f"'{entry.name}' is one of scopelab's own experiments; choose another name.")
     if ":" in entry.module:
         raise fault("an entry point of this group names a module (no ':attribute').")
     try:

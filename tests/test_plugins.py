@@ -364,6 +364,24 @@ def test_every_fault_at_once_leaves_the_other_families_working(tmp_path, mnist_d
     assert len(broken) == len(FAULTS) - 1 and all(text.startswith("package 'broken-plugin'") for text in broken)
 
 
+def test_a_name_two_packages_or_scopelab_itself_declare_is_a_fault(tmp_path, mnist_dir, monkeypatch, fresh_registry):
+    for package, name in (("first-plugin", "twin"), ("second-plugin", "twin"), ("proud-plugin", "autoencoder")):
+        monkeypatch.syspath_prepend(str(plugin_dir(tmp_path / package, package, {name: family_source(name)})))
+    config = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, experiment="twin"))
+    result = cli("run", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert result.stderr in [f"Error: experiment 'twin' is declared by two packages ('{a}' and '{b}', entry point "
+                             "group scopelab.experiments); uninstall one of them.\n"
+                             for a, b in (("first-plugin", "second-plugin"), ("second-plugin", "first-plugin"))]
+    listing = json.loads(cli("list", "--configs", "--format", "json").stdout)["configs"]
+    faults = sorted(row["description"] for row in listing if row["experiment"] == "invalid")
+    assert faults[0].startswith("experiment 'twin' is declared by two packages")
+    assert faults[1] == ("package 'proud-plugin', entry point 'autoencoder = proud_plugin_autoencoder': 'autoencoder' "
+                         "is one of scopelab's own experiments; choose another name.")
+    ae = write_config(tmp_path / "ae.yaml", tiny_autoencoder(mnist_dir, train={"steps": 2}))
+    assert cli("run", ae, "--runs-dir", tmp_path / "runs", "--quiet").exit_code == 0  # scopelab's own, as ever
+
+
 def test_reports_over_a_broken_plugins_runs_warn_once_and_read_its_metrics_as_undeclared(tmp_path, monkeypatch,
                                                                                          fresh_registry):
     from scopelab.runs import RunRecord, create_run_dir
