@@ -435,3 +435,5 @@ def test_a_plugin_raising_in_build_or_a_step_fails_like_any_run(tmp_path, mnist_
     assert "RuntimeError: a plugin's step went wrong" in (run / "log.txt").read_text()  # the whole error
     resumed = cli("run", "--resume", run.name, "--runs-dir", runs, "--quiet")  # resumable, and fails again
     assert resumed.exit_code == 1 and summary_of(run)["resumed"] == 1
+    restarted = cli("run", "--resume", run.name, "--restart", "--runs-dir", runs, "--quiet")  # over, in place
+    assert restarted.exit_code == 1 and summary_of(run)["restarted"] == 1 and summary_of(run)["status"] == "failed"
