@@ -24,6 +24,8 @@ _LAZY = {
     "EagerExperiment": "scopelab.experiments.eager",  # what a tf2 build returns
     "EagerPhase": "scopelab.experiments.eager",
     "Forward": "scopelab.experiments.eager",
+    "tf1_initial_values": "scopelab.experiments.eager",  # a tf1 build's first values: tf2 modules start there
+    "unique": "scopelab.experiments.eager",  # each variable object once (what a phase's optimizer trains)
     "Mnist": "scopelab.data",  # the splits handed to build: train and test
     "Split": "scopelab.data",  # images (float32, [0, 1]) and labels (int32)
     "Batches": "scopelab.data",  # batches a pure function of seed and step (exact resume)

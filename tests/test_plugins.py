@@ -178,6 +178,22 @@ def test_siamese_inspect_shows_each_shared_tower_weight_read_by_both_towers(tmp_
 
 
 @needs_siamese
+@pytest.mark.parametrize("sharing", ["shared", "independent"])
+def test_siamese_with_tf2_modules_gives_the_numbers_of_its_tf1_graph(sharing, tmp_path, mnist_dir):
+    runs = {}
+    for api in ("tf1", "tf2"):
+        runs[api] = tmp_path / api
+        result = cli("run", tiny_siamese(tmp_path, mnist_dir, sharing), "--set", f"model.api={api}", "--runs-dir",
+                     runs[api], "--quiet")
+        assert result.exit_code == 0, result.output
+    tf1, tf2 = (summary_of(only_run(runs[api])) for api in ("tf1", "tf2"))
+    assert tf2["metrics"] == tf1["metrics"]
+    assert tf2["variables"] == tf1["variables"]  # names, shapes, and the scopes that read each
+    shared = [variable["shared"] for variable in tf2["variables"] if variable["name"].startswith("tower")]
+    assert shared == [sharing == "shared"] * (4 if sharing == "shared" else 8)
+
+
+@needs_siamese
 def test_siamese_configs_are_shown_copied_and_listed_like_builtin_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shown = cli("config", "show", "siamese_independent", "--set", "train.steps=7")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from scopelab.api import DataConfig, Metric, TrainConfig
+from scopelab.api import Api, DataConfig, Metric, TrainConfig
 
 SCOPELAB_API = 1
 CONFIGS = Path(__file__).parent / "configs"
@@ -22,7 +22,7 @@ class SiameseModel:
     init_std: float = 0.05
     # shared: both towers are one set of weights (variable_scope reuse); independent: one set per tower.
     sharing: Literal["shared", "independent"] = "shared"
-    api: Literal["tf1"] = "tf1"
+    api: Api = "tf1"  # tf2: the towers are tf.Module objects (graph_tf2.py); the same numbers
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,9 @@ def build(config: SiameseConfig, mnist: Any) -> Any:
     from scopelab_siamese import graph
 
     return graph.build(config, mnist)
+
+
+def build_tf2(config: SiameseConfig, mnist: Any) -> Any:
+    from scopelab_siamese import graph_tf2
+
+    return graph_tf2.build(config, mnist)
