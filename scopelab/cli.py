@@ -278,7 +278,8 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
 @RUNS_DIR
 @click.option("--configs-dir", type=click.Path(path_type=Path), default=Path("configs"), show_default=True,
               help="Where config files live.")
-@click.option("--configs", "only_configs", is_flag=True, help="Show only the configs.")
+@click.option("--configs", "only_configs", is_flag=True,
+              help="Show only the configs, the ones installed plugins ship included.")
 @click.option("--runs", "only_runs", is_flag=True, help="Show only the runs.")
 @config_name_option("Only the runs (and config) of this config name.")
 @STATUS

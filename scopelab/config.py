@@ -18,6 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from scopelab import plugins
 from scopelab.config_source import BUILTIN_PREFIX, builtin_path, source_label, suggest_builtin
 from scopelab.dotted import lookup
 from scopelab.errors import InputError
@@ -126,8 +127,8 @@ class MlpPairConfig:
     )
 
 
+# The built-in families' schemas; a plugin family's schema is its own frozen dataclass (scopelab.plugins).
 Config = AutoencoderConfig | MlpPairConfig
-SCHEMAS: dict[str, type] = {"autoencoder": AutoencoderConfig, "mlp_pair": MlpPairConfig}
 
 
 def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), option: str = "--set") -> Config:
@@ -143,20 +144,27 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = (), o
     for keys, value, _ in parsed:
         if keys == ["experiment"]:
             experiment = value
-    if experiment is None:
-        raise InputError(f"{where}: key 'experiment' is missing; expected one of {_choices(SCHEMAS)}.")
-    if not isinstance(experiment, str) or experiment not in SCHEMAS:
-        raise InputError(
-            f"{where}: key 'experiment' is {_show(experiment)}; expected one of {_choices(SCHEMAS)}"
-            f"{_suggest(str(experiment), SCHEMAS)}."
-        )
-    schema = SCHEMAS[experiment]
+    family = _family(experiment, where)
     for keys, value, text in parsed:
-        _apply_override(raw, schema, keys, value, f"{where}: {option} {text}")
+        _apply_override(raw, family.schema, keys, value, f"{where}: {option} {text}")
     raw.setdefault("name", path.stem)
-    config = _convert(raw, schema, "", where)
-    _validate(config, where)
+    config = _convert(raw, family.schema, "", where)
+    _validate(config, where, family)
     return config
+
+
+def _family(experiment: Any, where: str) -> plugins.Family:
+    """The family whose schema reads the config: scopelab's own, or an installed plugin's."""
+    found = plugins.family(experiment) if isinstance(experiment, str) else None
+    if found is not None:
+        return found
+    known = plugins.names()  # only now, for the message: every installed family
+    if experiment is None:
+        raise InputError(f"{where}: key 'experiment' is missing; expected one of {_choices(known)}.")
+    raise InputError(
+        f"{where}: key 'experiment' is {_show(experiment)}; expected one of {_choices(known)}"
+        f"{_suggest(str(experiment), known)}."
+    )
 
 
 def _read_with_bases(path: Path) -> dict:
@@ -410,7 +418,8 @@ def _scalar(value: Any, hint: type, key: str, where: str) -> Any:
     raise InputError(f"{where}: key '{key}' is {_show(value)}; expected {expected}.")
 
 
-def _validate(config: Config, where: str) -> None:
+def _validate(config: Config, where: str, family: plugins.Family) -> None:
+    """What every run needs of a config, then what its family checks (its `validate(config, require)`)."""
     def require(ok: bool, key: str, expected: str) -> None:
         if not ok:
             value = lookup(config_to_dict(config), key)
@@ -421,40 +430,24 @@ def _validate(config: Config, where: str) -> None:
         "name",
         f"at most {MAX_NAME} letters, digits, '.', '_' or '-' (it names run directories)",
     )
-    model = config.model
-    require(model.input_size >= 1, "model.input_size", "an integer >= 1")
-    require(model.hidden_size >= 1, "model.hidden_size", "an integer >= 1")
-    require(model.init_std > 0, "model.init_std", "a number > 0")
+    if family.validate is not None:
+        family.validate(config, require)
     train = config.train
-    require(train.batch_size >= 1, "train.batch_size", "an integer >= 1")
     require(train.log_every >= 1, "train.log_every", "an integer >= 1")
     require(train.checkpoint_every >= 1, "train.checkpoint_every", "an integer >= 1")
     require(0 <= train.seed <= MAX_SEED, "train.seed", f"an integer from 0 to {MAX_SEED} (what TensorFlow keeps)")
-    if isinstance(config, AutoencoderConfig):
-        require(train.steps >= 1, "train.steps", "an integer >= 1")
-        require(train.learning_rate > 0, "train.learning_rate", "a number > 0")
-        _validate_slice(require, "data", config.data.train_start, config.data.train_stop, train.batch_size)
-        return
-    require(model.num_classes >= 2, "model.num_classes", "an integer >= 2")
-    require(model.weight_decay >= 0, "model.weight_decay", "a number >= 0")
-    for index, network in enumerate(config.networks):
-        prefix = f"networks.{index}"
-        require(
-            bool(SCOPE_PATTERN.match(network.scope)),
-            f"{prefix}.scope",
-            "a scope name: a letter, then letters, digits or '_'",
-        )
-        require(network.steps >= 1, f"{prefix}.steps", "an integer >= 1")
-        require(network.learning_rate > 0, f"{prefix}.learning_rate", "a number > 0")
-        _validate_slice(require, prefix, network.train_start, network.train_stop, train.batch_size)
-    first, second = (network.scope for network in config.networks)
-    if config.sharing == "shared":
-        require(second == first, "networks.1.scope", f"'{first}', network 1's scope (sharing: shared reuses it)")
-    else:
-        require(second != first, "networks.1.scope", f"a scope other than '{first}' (sharing: independent)")
 
 
-def _validate_slice(require: Any, prefix: str, start: int, stop: int | None, batch_size: int) -> None:
+def check_sizes(config: Config, require: Any) -> None:
+    """A built-in family's validate: the sizes both of the article's models have."""
+    require(config.model.input_size >= 1, "model.input_size", "an integer >= 1")
+    require(config.model.hidden_size >= 1, "model.hidden_size", "an integer >= 1")
+    require(config.model.init_std > 0, "model.init_std", "a number > 0")
+    require(config.train.batch_size >= 1, "train.batch_size", "an integer >= 1")
+
+
+def check_slice(require: Any, prefix: str, start: int, stop: int | None, batch_size: int) -> None:
+    """A family's validate: a train range [start, stop) of the training images that holds a batch."""
     require(start >= 0, f"{prefix}.train_start", "an integer >= 0")
     if stop is not None:
         require(stop > start, f"{prefix}.train_stop", f"null or an integer > train_start ({start})")

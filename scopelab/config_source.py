@@ -1,7 +1,8 @@
 """Where a CONFIG argument points: an existing file, ./configs/NAME.yaml, or a config built into the package.
 
 The built-in configs (scopelab/configs/*.yaml) ship in the wheel, so `scopelab run tied_ae` works from
-any directory. A run records which one it used: the path as given, or `builtin:NAME`.
+any directory; so do the configs a plugin family ships (its CONFIGS directory), looked for only when a name
+is none of scopelab's own. A run records which one it used: the path as given, or `builtin:NAME`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from scopelab import plugins
 from scopelab.errors import InputError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "configs"
@@ -17,13 +19,26 @@ LOCAL_DIR = Path("configs")
 
 
 def builtin_names() -> list[str]:
+    """scopelab's own built-in configs (plugin_configs: the plugins' ones)."""
     return sorted(path.stem for path in BUILTIN_DIR.glob("*.yaml"))
 
 
 def builtin_path(name: str) -> Path | None:
-    """The built-in config of that name, or None. Only plain names: never a path out of the package."""
+    """The built-in config of that name (scopelab's, else a plugin's), or None. Only plain names: never a
+    path out of a package."""
+    if "/" in name or "\\" in name:
+        return None
     path = BUILTIN_DIR / f"{name}.yaml"
-    return path if "/" not in name and "\\" not in name and path.is_file() else None
+    return path if path.is_file() else plugin_configs()[0].get(name)
+
+
+def plugin_configs() -> tuple[dict[str, Path], list[plugins.PluginError]]:
+    """The configs the installed plugins ship, by name (scopelab's own names win), and the faults of the
+    plugins that could not be loaded."""
+    families, faults = plugins.plugin_families()
+    own = set(builtin_names())
+    shipped = {name: family.configs / f"{name}.yaml" for family in families for name in family.config_names()}
+    return {name: path for name, path in shipped.items() if name not in own}, faults
 
 
 def resolve_config(reference: str | Path, configs_dir: Path = LOCAL_DIR) -> Path:
@@ -53,16 +68,21 @@ def resolve_config(reference: str | Path, configs_dir: Path = LOCAL_DIR) -> Path
 
 
 def source_label(path: Path) -> str:
-    """What a run records as its config: `builtin:NAME` for a built-in, else the path as given."""
-    if path.is_absolute() and path.parent == BUILTIN_DIR:
+    """What a run records as its config: `builtin:NAME` for a built-in (scopelab's or a plugin's), else the
+    path as given. A plugin's config path comes from builtin_path, so its family is loaded by then."""
+    shipped = {BUILTIN_DIR, *(family.configs for family in plugins.loaded() if family.configs)}
+    if path.is_absolute() and path.parent in shipped:
         return BUILTIN_PREFIX + path.stem
     return str(path)
 
 
 def suggest_builtin(name: str) -> str:
-    """' (did you mean 'tied_ae'?)' for a near miss of a built-in name, else ''."""
-    close = difflib.get_close_matches(name, builtin_names(), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """' (did you mean 'tied_ae'?)' for a near miss of a built-in name (a plugin's too), else ''; and the
+    first plugin that could not be loaded, since the config may be one of its."""
+    shipped, faults = plugin_configs()
+    close = difflib.get_close_matches(name, [*builtin_names(), *shipped], n=1)
+    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    return suggestion + (f" ({faults[0]})" if faults else "")
 
 
 def copy_builtin(name: str, dest: Path | None, force: bool) -> Path:
@@ -70,7 +90,7 @@ def copy_builtin(name: str, dest: Path | None, force: bool) -> Path:
     source = builtin_path(name.removeprefix(BUILTIN_PREFIX))
     if source is None:
         raise InputError(f"'{name}' is not a built-in config{suggest_builtin(name)}; the built-in ones: "
-                         f"{', '.join(builtin_names())}.")
+                         f"{', '.join([*builtin_names(), *plugin_configs()[0]])}.")
     target = dest if dest is not None else LOCAL_DIR / source.name
     if target.is_dir():
         target = target / source.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from scopelab.config import AutoencoderConfig, Config
+from scopelab.config import AutoencoderConfig, Config, MlpPairConfig
 from scopelab.errors import InputError
 
 FLOAT_BYTES = 4
@@ -13,9 +13,12 @@ FLOAT_BYTES = 4
 SLOTS = {"sgd": 0, "adagrad": 1, "momentum": 1, "adam": 2, "rmsprop": 2}
 
 
-def estimated_bytes(config: Config) -> int:
-    """Variables, gradients and optimizer slots, plus a batch's activations (forward and backward)."""
+def estimated_bytes(config: Config) -> int | None:
+    """Variables, gradients and optimizer slots, plus a batch's activations (forward and backward); None
+    for a plugin family's config, whose model this module does not know (docs/PLUGINS.md)."""
     model = config.model
+    if not isinstance(config, (AutoencoderConfig, MlpPairConfig)):
+        return None
     if isinstance(config, AutoencoderConfig):
         weights = model.input_size * model.hidden_size * (1 if model.tied else 2)
         parameters = weights + model.hidden_size + model.input_size
@@ -47,7 +50,7 @@ def available_bytes() -> int | None:
 
 def check_fits_in_memory(config: Config) -> None:
     need, have = estimated_bytes(config), available_bytes()
-    if have is not None and need > have:
+    if need is not None and have is not None and need > have:
         raise InputError(
             f"config '{config.name}': its model needs about {size_text(need)} for its variables, gradients, "
             f"optimizer slots and a batch (model.hidden_size {config.model.hidden_size}, model.input_size "

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scopelab.experiments import FAMILIES
+from scopelab.experiments import metrics_of
 from scopelab.metrics import Metric
 from scopelab.runs import RunDir
 
@@ -68,10 +68,10 @@ def read_written(tb_dir: Path) -> Written:
 def declared_metrics(run: RunDir) -> tuple[Metric, ...]:
     """The test metrics the run's experiment declares (none for an unknown experiment or a broken record)."""
     try:
-        family = FAMILIES.get(run.read_record(variables=False).experiment)
+        experiment = run.read_record(variables=False).experiment
     except (OSError, ValueError):  # RecordError, and JSON that does not parse
         return ()
-    return family.metrics if family else ()
+    return metrics_of(experiment)
 
 
 def read_run(run: RunDir) -> tuple[Written, tuple[Metric, ...]]:

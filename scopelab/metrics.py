@@ -1,5 +1,5 @@
-"""What a test metric means: the type an experiment family declares its metrics with (in the registry,
-scopelab.experiments.FAMILIES), and the fallback for a metric nobody declared.
+"""What a test metric means: the type an experiment family declares its metrics with (its family module's
+METRICS, docs/PLUGINS.md), and the fallback for a metric nobody declared.
 
 Reporting reads these declarations and never a metric's name: which way is better, how many places to
 print, and the words each table uses for it all come from here.

@@ -58,7 +58,7 @@ class TrainOptions:
     progress: bool = True
     resume_state: dict | None = None  # the checkpoint's state to continue from (scopelab.checkpoints.choose)
     fingerprint: dict = field(default_factory=dict)  # the config's hash and content, kept in every state
-    experiment: str = ""  # its family's declared metrics (scopelab.experiments.FAMILIES) word the test lines
+    experiment: str = ""  # its family's declared METRICS word the test lines
 
 
 class Engine(Protocol):

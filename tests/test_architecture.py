@@ -72,8 +72,9 @@ def test_no_import_cycle(name):
 LEVELS = (
     ("basics", ("errors", "safe_read", "quiet_tf", "failures", "dotted", "metrics", "signals", "ownership",
                 "datasets")),
-    ("inputs and records", ("config", "config_source", "data", "runs", "checkpoints", "footprint", "provenance")),
-    ("models", ("layers", "modules", "experiments")),
+    ("inputs and records", ("config", "config_source", "data", "runs", "checkpoints", "footprint", "provenance",
+                            "plugins")),
+    ("models", ("layers", "modules", "experiments", "api")),
     ("training", ("trainer", "tensorboard", "hparams")),
     ("reporting", ("report", "manage", "inspector", "scopes", "board",
                    "reproduce_request")),  # reproduce_request: the plain data reproduce hands its report

@@ -272,7 +272,7 @@ def test_removing_a_sweep_member_marks_it_in_the_sweep(runs_dir):
 def test_list_sorts_by_metric_direction_and_column(runs_dir):
     make_run(runs_dir, "20261120-100000-ae", "ae", metrics={"test_loss": 0.20})
     make_run(runs_dir, "20261121-100000-ae", "ae", metrics={"test_loss": 0.15})
-    # Which way is better is the experiment's to say (scopelab.experiments.FAMILIES): accuracies are mlp_pair's.
+    # Which way is better is the experiment's to say (its family module's METRICS): accuracies are mlp_pair's.
     make_run(runs_dir, "20261122-100000-mlp", "mlp", experiment="mlp_pair", metrics={"acc_averaged": 0.97})
     make_run(runs_dir, "20261123-100000-mlp", "mlp", experiment="mlp_pair", metrics={"acc_averaged": 0.98})
 

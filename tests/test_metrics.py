@@ -1,4 +1,4 @@
-"""Metrics mean what their experiment declares (scopelab.experiments.FAMILIES), never what their name suggests.
+"""Metrics mean what their experiment declares (its family module's METRICS), never what their name suggests.
 
 A toy experiment family is registered for the test, with a higher-is-better `psnr` (not named acc*) and a
 lower-is-better `error_rate`; its runs are written the way training writes them, without training, and read
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopelab import experiments
-from scopelab.experiments import FAMILIES, Family, metric_of
+from scopelab import experiments, plugins
+from scopelab.experiments import metric_of
 from scopelab.metrics import DEFAULT_DECIMALS, Metric
 from scopelab.runs import RunRecord, create_run_dir
 from scopelab.trainer import _format_test
@@ -25,12 +25,14 @@ PSNR = Metric("psnr", higher_is_better=True, decimals=2, label="PSNR", short="ps
               phrase="peak signal-to-noise ratio", log="psnr (test)", section="test quality")
 ERROR_RATE = Metric("error_rate", higher_is_better=False, decimals=3, label="errors", short="error rate",
                     phrase="test error rate", log="error rate (test)", section="test quality")
-TOY = Family(module="scopelab.experiments.toy", metrics=(PSNR, ERROR_RATE), headline=("psnr",))
+TOY = plugins.Family(name="toy", entry=plugins.EntryPoint("toy", "toy_family", "toy-package"), module=None,
+                     metrics=(PSNR, ERROR_RATE), headline=("psnr",), ensemble=None, configs=None,
+                     build_tf1=lambda config, mnist: None, build_tf2=None, validate=None)
 
 
 @pytest.fixture
 def toy(monkeypatch):
-    monkeypatch.setitem(FAMILIES, "toy", TOY)
+    monkeypatch.setitem(plugins._loaded, "toy", TOY)  # as if an installed plugin's family had been loaded
 
 
 def toy_run(runs_dir: Path, config_name: str, seed: int, metrics: dict[str, float], experiment: str = "toy") -> str:
@@ -134,7 +136,7 @@ def test_every_family_declares_the_metrics_its_experiment_records():
     for path in sorted(BUILTIN_DIR.glob("*.yaml")):
         config = load_config(path)
         assert config.data.path is None, path.name
-        family = FAMILIES[config.experiment]
+        family = plugins.family(config.experiment)
         declared = {metric.name for metric in family.metrics}
         recorded = {name for phase in experiments.build(config, mnist).phases for name in phase.test}
         assert recorded <= declared, path.name

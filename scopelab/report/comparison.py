@@ -47,7 +47,7 @@ class Comparison:
         return list(dict.fromkeys(row.network for row in self.rows if row.kind == "logged"))
 
     def metric(self, name: str) -> Metric:
-        """A test metric as the experiment declares it (scopelab.experiments.FAMILIES)."""
+        """A test metric as the experiment declares it (its family module's METRICS)."""
         return metric_of(self.experiment, name)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scopelab import plugins
 from scopelab.errors import InputError
 from scopelab.experiments import declared_names, headline_of, metric_of
 from scopelab.ownership import is_owned
@@ -78,7 +79,9 @@ def list_report(request: ListRequest) -> str:
     """The configs on offer and the runs made (newest first), filtered, in the requested format."""
     sections: dict[str, list[dict]] = {}
     if "configs" in request.sections:
-        sections["configs"] = [row for row in config_rows(request.configs_dir) if request.config in (None, row["name"])]
+        # The plugins' configs when the configs alone are asked for: a plain `list` reads no package metadata.
+        rows = config_rows(request.configs_dir, with_plugins=request.sections == ("configs",))
+        sections["configs"] = [row for row in rows if request.config in (None, row["name"])]
     if "runs" in request.sections:
         sections["runs"] = run_rows(request)
     if request.all_keys:
@@ -140,12 +143,13 @@ def _csv_export_row(row: dict) -> dict:
             for key, value in row.items()}
 
 
-def config_rows(configs_dir: Path) -> list[dict]:
+def config_rows(configs_dir: Path, with_plugins: bool = False) -> list[dict]:
     """Name, experiment, source and description of each config in configs_dir, then of each built-in one
-    (source "built-in"; "built-in, shadowed" when a local file of that name is what `run NAME` takes).
-    A local file that is a built-in one (the clone's configs/ links to them) is listed once, as built-in.
-    An invalid config says why instead of a description."""
-    from scopelab.config_source import BUILTIN_DIR, BUILTIN_PREFIX, builtin_names
+    (source "built-in"; "built-in, shadowed" when a local file of that name is what `run NAME` takes), then
+    with_plugins of each one an installed plugin ships (source "plugin PACKAGE"), and a row for each plugin
+    that cannot be loaded. A local file that is a built-in one (the clone's configs/ links to them) is
+    listed once, as built-in. An invalid config says why instead of a description."""
+    from scopelab.config_source import BUILTIN_DIR, BUILTIN_PREFIX, builtin_names, plugin_configs
 
     paths = sorted(configs_dir.glob("*.yaml")) + sorted(configs_dir.glob("*.yml")) if configs_dir.is_dir() else []
     local = [path for path in paths if path.resolve().parent != BUILTIN_DIR]
@@ -154,6 +158,14 @@ def config_rows(configs_dir: Path) -> list[dict]:
     for name in builtin_names():
         source = "built-in, shadowed" if name in shadowed else "built-in"
         rows.append(_config_row(BUILTIN_DIR / f"{name}.yaml", source, BUILTIN_PREFIX + name))
+    if with_plugins:
+        shipped, faults = plugin_configs()
+        for name, path in shipped.items():
+            package = next(family.entry.package for family in plugins.loaded() if family.configs == path.parent)
+            source = f"plugin {package}, shadowed" if name in shadowed else f"plugin {package}"
+            rows.append(_config_row(path, source, BUILTIN_PREFIX + name))
+        rows += [{"name": "?", "experiment": "invalid", "source": "plugin", "description": str(fault), "file": ""}
+                 for fault in faults]
     return rows
 
 
@@ -192,10 +204,10 @@ def run_rows(request: ListRequest) -> list[dict]:
 
 def sort_rows(rows: list[dict], key: str, reverse: bool) -> list[dict]:
     """By a column, or by a test metric best first (which way is better: as the runs' experiments declare it,
-    scopelab.experiments.FAMILIES); runs without it go last."""
+    scopelab.experiments); runs without it go last."""
     if key in SORT_COLUMNS:
         return sorted(rows, key=SORT_COLUMNS[key], reverse=reverse)
-    known = declared_names() | {name for row in rows for name in row["metrics"]}
+    known = declared_names(row["experiment"] for row in rows) | {name for row in rows for name in row["metrics"]}
     if key not in known:
         import difflib
 
