@@ -102,7 +102,10 @@ def _steps(run: Run) -> str:
     if reached is None:
         return f"? ({problem})"
     total = run.record.steps_total if run.record else {}
-    done = steps_text(steps_reached(run.directory, total), total_updates(total))
+    try:
+        done = steps_text(steps_reached(run.directory, total), total_updates(total))
+    except ValueError as error:  # a RecordError: a checkpoint state with a bad field, named
+        return f"? ({error})"
     logged = ", ".join(f"{network} {step}" for network, step in reached.items())
     return f"{done} (last logged step: {logged})" if logged else f"{done} (none logged)"
 
