@@ -48,14 +48,14 @@ def test_a_changed_output_is_caught_and_only_volatile_parts_are_forgiven(tmp_pat
     (tmp_path / "docs").mkdir()
     page = tmp_path / "docs" / "runs.md"
     # Times, durations and the widths of columns are not what the page is about; a metric is.
-    volatile = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "2027-01-01 09:15", re.sub(r" \d\.\ds ", "123.4s ", real))
+    volatile = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "2027-01-01 09:15", re.sub(r" \d\.\ds ", " 123.4s ", real))
     assert volatile.count("123.4s") >= 5 and volatile.count("2027-01-01 09:15") >= 5
     page.write_text(volatile)
     assert docs_tool.run_page(page, tmp_path, *workspace)[1] == []
     page.write_text(real.replace("tags best", "tags worst"))
     lines, differences = docs_tool.run_page(page, tmp_path, *workspace)
     assert [(d.command, d.expected, d.actual) for d in differences] == [
-        ("scopelab tag 20261127-100900 best", "20261127-100900-smoke: tags worst", "20261127-100900-smoke: tags best")]
+        ("scopelab tag 20261127-100800 best", "20261127-100800-smoke: tags worst", "20261127-100800-smoke: tags best")]
     assert "\n".join(lines) == real  # --update puts the real output back, and nothing else changes
 
 

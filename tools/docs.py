@@ -32,11 +32,10 @@ CLI_PAGE = "docs/cli.md"
 
 # The workspace every page starts from: configs/ and runs/ beside synthetic data (SCOPELAB_DATA=mnist).
 WORKSPACE_CONFIGS = {
-    "tied_small.yaml": "# tied_ae, 200 steps\nbase: tied_ae\ntrain: {steps: 200, log_every: 50}\n",
-    "untied_small.yaml": "# untied_ae, 200 steps\nbase: untied_ae\ntrain: {steps: 200, log_every: 50}\n",
+    "tied_small.yaml": "# tied_ae, 100 steps\nbase: tied_ae\ntrain: {steps: 100, log_every: 25}\n",
+    "untied_small.yaml": "# untied_ae, 100 steps\nbase: untied_ae\ntrain: {steps: 100, log_every: 25}\n",
 }
 WORKSPACE = [
-    "scopelab run smoke --quiet",
     "scopelab run tied_small --seeds 2 --quiet",
     "scopelab run untied_small --seeds 2 --quiet",
     "scopelab sweep smoke --grid train.learning_rate=0.03,0.3 --quiet",
@@ -45,8 +44,7 @@ FIRST_STAMP = (2026, 11, 27, 10)  # the fixed stamps: 20261127-100000, 20261127-
 STAMP = re.compile(r"\b\d{8}-\d{6}\b")
 ID = re.compile(r"\b(\d{8}-\d{6})(-\w+(?:-\w+)*)?")  # a run or sweep id, or its stamp alone
 SCRATCH = "scopelab-docs-"  # the temporary directories the workspace and its copies live in
-TEMP = "|".join(re.escape(path) for path in {tempfile.gettempdir(), os.path.realpath(tempfile.gettempdir())})
-WORKSPACE_PATH = re.compile(f"(?:{TEMP})/{SCRATCH}[^/\\s]+/workspace/?")
+WORKSPACE_PATH = re.compile(f"(?:/[^/\\s]+)*/{SCRATCH}[^/\\s]*/workspace/?")  # wherever the temporary directory is
 
 # What may differ between a page's text and a fresh run without the page being wrong.
 VOLATILE = [
