@@ -168,7 +168,7 @@ def run_scopelab(line: str, workspace: Path) -> str:
         raise ValueError(f"only scopelab commands can run in a console block: {line!r}")
     # The same environment on every machine: none of the user's settings that a run records or obeys.
     env = {name: None for name in os.environ if name.startswith(("SCOPELAB_", "TF_", "CUDA_", "OMP_"))}
-    env.update(SCOPELAB_DATA="mnist", COLUMNS="80", TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(SCOPELAB_DATA="mnist", COLUMNS="80", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")  # CPU, as here
     with inside(workspace):
         result = CliRunner(env=env).invoke(main, words[1:], prog_name="scopelab", terminal_width=80)
     if result.exception and not isinstance(result.exception, SystemExit):
