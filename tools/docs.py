@@ -165,7 +165,7 @@ def run_scopelab(line: str, workspace: Path) -> str:
 
     words = shlex.split(line)
     if not words or words[0] != "scopelab":
-        raise ValueError(f"only scopelab commands can run in a console block: {line!r}")
+        raise ValueError(f"only scopelab commands can run in a console block (use ```bash for others): {line!r}")
     # The same environment on every machine: none of the user's settings that a run records or obeys.
     env = {name: None for name in os.environ if name.startswith(("SCOPELAB_", "TF_", "CUDA_", "OMP_"))}
     env.update(SCOPELAB_DATA="mnist", COLUMNS="80", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")  # CPU, as here
@@ -234,7 +234,10 @@ def run_page(page: Path, root: Path, workspace: Path, ids: Ids) -> tuple[list[st
         (copy / "mnist").symlink_to(workspace / "mnist")
         ids = ids.copy()
         for command in (command for block in blocks for command in block.commands):
-            printed = run_scopelab(ids.to_real(command.line), copy)
+            try:
+                printed = run_scopelab(ids.to_real(command.line), copy)
+            except (ValueError, RuntimeError) as error:
+                raise ValueError(f"{page.relative_to(root)}:{command.index + 1}: {error}") from error
             ids.learn(copy / "runs")
             actual, expected = ids.to_fixed(printed), "\n".join(command.output)
             if normalise(actual) != normalise(expected):
