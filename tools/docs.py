@@ -188,7 +188,7 @@ def make_workspace(directory: Path) -> Ids:
     from conftest import write_idx_dir  # the test suite's synthetic MNIST: learnable, seconds to train on
 
     # As many training images as MNIST, since the MLP configs split them 0-29,999 and 30,000-59,999; raw, not
-    # gzipped: written in a second and read fast by every run. Each page's copy of the workspace links to it.
+    # gzipped: written in seconds and read fast by every run. Each page's copy of the workspace links to it.
     write_idx_dir(directory / "mnist", train=60_000, test=300, gz=False)
     (directory / "configs").mkdir()
     for name, text in WORKSPACE_CONFIGS.items():
