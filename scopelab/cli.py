@@ -257,7 +257,7 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
         click.echo(f"sweep directory: {run_sweep(request, echo=_echo).path}")
         from scopelab.config import load_config
 
-        click.echo(f"next: scopelab compare {load_config(path, overrides).name}{_runs_dir_option(runs_dir)}", err=True)
+        _hint(f"compare {load_config(path, overrides).name}", runs_dir)
         return
     if seeds is not None or jobs not in (1, "auto"):
         raise InputError("--seeds (and --jobs) start a group of new runs: give a CONFIG, not --resume or --dry-run.")
@@ -270,8 +270,7 @@ def _run(config: str | None, overrides: tuple[str, ...], runs_dir: Path, device:
                          restart=restart)
     run_dir = run_experiment(request, echo=_echo)
     click.echo(f"run directory: {run_dir.path}")
-    # On stderr: stdout ends with the run directory, for scripts.
-    click.echo(f"next: scopelab show {run_dir.run_id}{_runs_dir_option(runs_dir)}", err=True)
+    _hint(f"show {run_dir.run_id}", runs_dir)
 
 
 @main.command(name="list")
@@ -723,9 +722,28 @@ def _command() -> str:
     return click.get_current_context().meta["command"]
 
 
+def _hint(command: str, runs_dir: Path) -> None:
+    """The command to look at what was just made, on stderr: stdout ends with its directory, for scripts."""
+    click.echo(f"next: {_again()} {command}{_runs_dir_option(runs_dir)}", err=True)
+
+
+def _again() -> str:
+    """scopelab as the user's shell will find it again, for a hint to copy: `scopelab` when that is this one;
+    else the path typed (`.venv/bin/scopelab`: the virtual environment not activated), or `python -m scopelab`."""
+    import shutil
+
+    typed = Path(sys.argv[0])
+    if typed.name == "__main__.py" and typed.parent.name == "scopelab":
+        return f"{shlex.quote(sys.executable)} -m scopelab"
+    found = shutil.which("scopelab")
+    if typed.name != "scopelab" or (found and Path(found).resolve() == typed.resolve()):
+        return "scopelab"  # on PATH; or called from Python (a test's CliRunner), which has no command to repeat
+    return shlex.quote(sys.argv[0])
+
+
 def _runs_dir_option(runs_dir: Path) -> str:
     """' --runs-dir DIR' for a hint to copy, unless it is the default."""
-    return "" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"
+    return "" if runs_dir == Path("runs") else f" --runs-dir {shlex.quote(str(runs_dir))}"
 
 
 def _echo(text: str) -> None:

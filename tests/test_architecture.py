@@ -67,7 +67,7 @@ def test_no_import_cycle(name):
     assert cycle_through(name) is None, " -> ".join(cycle_through(name))
 
 
-# Each module's place in the flow (README, "Architecture"): a module imports only from its own level or
+# Each module's place in the flow (docs/ARCHITECTURE.md): a module imports only from its own level or
 # below. The first matching prefix wins; a new module must be given a level here.
 LEVELS = (
     ("basics", ("errors", "safe_read", "quiet_tf", "failures", "dotted", "metrics", "signals", "ownership",

@@ -1,4 +1,4 @@
-"""`scopelab reproduce`: the article's figures file against ARTICLE.md, the tables and verdicts over runs it
+"""`scopelab reproduce`: the article's figures file against the article's tables, the tables and verdicts over runs it
 finds already made (written here with known numbers), its bad input, and a real (tiny) reproduction."""
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from scopelab.runs import RunDir, RunRecord
 
 from conftest import cli
 
-# The team's shared/ folder sits beside the clone (here and in CI); SCOPELAB_ARTICLE points elsewhere.
+# The article's tables, extracted into the repository so that the figures are checked in every clone.
+ARTICLE_TABLES = Path(__file__).parent / "fixtures" / "article_tables.md"
+# The restatement they were copied from: the team's shared/ folder beside the clone (SCOPELAB_ARTICLE elsewhere).
 ARTICLE = Path(os.environ.get("SCOPELAB_ARTICLE", Path(__file__).resolve().parents[2] / "shared" / "ARTICLE.md"))
 
 
-def _article_tables() -> list[list[list[str]]]:
-    """Every markdown table of ARTICLE.md as rows of cells (header and rule dropped)."""
+def _article_tables(source: Path = ARTICLE_TABLES) -> list[list[list[str]]]:
+    """Every markdown table of a page as rows of cells (header and rule dropped)."""
     tables, current = [], []
-    for line in ARTICLE.read_text(encoding="utf-8").splitlines() + [""]:
+    for line in source.read_text(encoding="utf-8").splitlines() + [""]:
         if line.startswith("|"):
             current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
         elif current:
@@ -37,7 +39,6 @@ def _article_tables() -> list[list[list[str]]]:
     return tables
 
 
-@pytest.mark.skipif(not ARTICLE.is_file(), reason=f"{ARTICLE} is not on this machine (set SCOPELAB_ARTICLE)")
 def test_figures_file_holds_the_articles_tables():
     figures = yaml.safe_load(FIGURES_FILE.read_text())
     assert figures["source"] and figures["checked_against"]
@@ -64,6 +65,12 @@ def test_figures_file_holds_the_articles_tables():
                 assert figures["mlp_pair"][config]["test"].get(metric) == (numbers[0] if numbers else None)
             checked += 1
     assert checked == 14  # 7 rows of the article's MLP table, 2 cases each
+
+
+@pytest.mark.skipif(not ARTICLE.is_file(), reason=f"{ARTICLE} is not on this machine (set SCOPELAB_ARTICLE)")
+def test_the_extract_holds_the_tables_of_the_article_cell_for_cell():
+    tables = _article_tables(ARTICLE)
+    assert _article_tables() == [tables[1], tables[2]]  # the article's first table is the naming one
 
 
 # --- runs written with known numbers -----------------------------------------------------------------------
