@@ -1,13 +1,18 @@
 """The run directory: create it (atomically, never two runs in one), write files atomically, read back,
 and list the runs and sweeps in a runs directory (runs/resolve.py finds one by id or prefix).
 
-runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/
+runs/.scopelab-runs                 the marker: scopelab made this directory (rm, restore and purge need it)
+runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/   a run; the time is UTC, when the run was created
     config.yaml       the resolved config        metrics.csv  network, step, loss, accuracy
     summary.json      RunRecord (the run writes it)          log.txt  the article-style table as printed
     annotations.json  tags and note (only the user writes it)
     ckpt/             the latest checkpoint      tb/          TensorBoard events
 runs/sweeps/<sweep-id>/sweep.json   SweepRecord
 runs/.trash/<run-id>/               runs moved there by `scopelab rm`
+
+A run is a real directory (never a symlink) named like a run id that holds a config.yaml or a summary.json,
+each a regular file: `create_run_dir` makes the directory and the runner writes config.yaml straight after,
+so every run scopelab made has one of the two, and nothing else in a runs directory is ever taken for a run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import io
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +41,11 @@ METRICS_FILE = "metrics.csv"
 LOG_FILE = "log.txt"
 ANNOTATIONS_FILE = "annotations.json"
 SWEEP_FILE = "sweep.json"
+MARKER_FILE = ".scopelab-runs"
+MARKER_TEXT = "scopelab made this runs directory: rm, restore and purge act only where this file is.\n"
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9][A-Za-z0-9_.-]*$")  # create_run_dir's names (runs and sweeps)
+# write_text's temporary for a file: scopelab's name in it, so no user's `.notes.tmp` can pass for one.
+TEMPORARY = re.compile(r"^\.(?P<target>.+)\.scopelab-\d+\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -67,13 +78,7 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         """Write to a temporary name, then rename: a killed run never leaves a half-written file."""
-        target = self.path / name
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        write_atomically(self.path / name, text)
 
     def write_json(self, name: str, data: Any) -> None:
         self.write_text(name, json.dumps(data, indent=2) + "\n")
@@ -130,6 +135,23 @@ class RunDir:
         return rows
 
 
+def write_atomically(target: Path, text: str) -> None:
+    """Write to a temporary name beside the target, then rename over it (the rename replaces a symlink or
+    FIFO there rather than writing through it)."""
+    temporary = target.with_name(f".{target.name}.scopelab-{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+
+
+def temporary_target(name: str) -> str | None:
+    """The file a write_text temporary of this name was for, or None when it is no such temporary."""
+    match = TEMPORARY.match(name)
+    return match.group("target") if match else None
+
+
 def check_runs_dir(runs_dir: Path) -> None:
     """The runs directory must be a writable directory (created when missing)."""
     if runs_dir.exists() and not runs_dir.is_dir():
@@ -147,23 +169,72 @@ def check_runs_dir(runs_dir: Path) -> None:
         raise InputError(f"{runs_dir}: cannot make run directories in the runs directory ({error.strerror}).") from None
 
 
-def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
-    """Make a new run directory. mkdir is atomic, so concurrent runs can never share one."""
+def open_runs_dir(runs_dir: Path) -> None:
+    """check_runs_dir, and mark the runs directory as scopelab's when it is new, empty, or holds nothing but
+    runs, sweeps/ and .trash/ (made by a version before the marker). A directory holding anything else stays
+    unmarked: runs are still made there, but rm, restore and purge wait until the user marks it."""
+    existed = runs_dir.is_dir()
     check_runs_dir(runs_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if not is_marked(runs_dir) and (not existed or _holds_only_runs(runs_dir)):
+        mark(runs_dir)
+
+
+def is_marked(runs_dir: Path) -> bool:
+    return _mode(runs_dir / MARKER_FILE, stat.S_ISREG)
+
+
+def mark(runs_dir: Path) -> None:
+    write_atomically(runs_dir / MARKER_FILE, MARKER_TEXT)
+
+
+def _holds_only_runs(runs_dir: Path) -> bool:
+    special = {MARKER_FILE, SWEEPS_DIR, TRASH_DIR}
+    return all(
+        is_run(entry) or (entry.name in special and _mode(entry, stat.S_ISDIR)) or entry.name.startswith(".probe-")
+        for entry in runs_dir.iterdir()
+    )
+
+
+def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
+    """Make a new run directory, named by the UTC time, so ids sort by creation in any time zone. mkdir is
+    atomic, so concurrent runs never share one; a name still held by a run in the trash is given back and
+    another taken (restore makes its name with mkdir too, so the two cannot cross)."""
+    check_runs_dir(runs_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     candidate = f"{stamp}-{config_name}"
     while True:
+        path = runs_dir / candidate
         try:
-            (runs_dir / candidate).mkdir()
-            return RunDir(runs_dir / candidate)
+            path.mkdir()
+            if not os.path.lexists(runs_dir / TRASH_DIR / candidate):
+                return RunDir(path)
+            path.rmdir()  # ours, made just now and empty
         except FileExistsError:
-            import secrets
+            pass
+        import secrets
 
-            candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
+        candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
+
+
+def is_run(path: Path) -> bool:
+    """Whether a path is a run scopelab made (see the module's docstring); never follows a symlink."""
+    return (
+        RUN_ID.match(path.name) is not None
+        and _mode(path, stat.S_ISDIR)
+        and (_mode(path / CONFIG_FILE, stat.S_ISREG) or _mode(path / SUMMARY_FILE, stat.S_ISREG))
+    )
+
+
+def _mode(path: Path, test) -> bool:
+    """Whether the path itself (a symlink is never followed) exists and passes the stat test."""
+    try:
+        return test(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def run_dirs(runs_dir: Path) -> list[RunDir]:
-    """Every directory in the runs directory, newest first (by name, which starts with the time)."""
+    """Every run in the runs directory (is_run), newest first (by name, which starts with the time)."""
     if runs_dir.exists() and not runs_dir.is_dir():
         raise InputError(f"{runs_dir}: the runs directory is a file; expected a directory (--runs-dir).")
     if not runs_dir.is_dir():
@@ -171,7 +242,7 @@ def run_dirs(runs_dir: Path) -> list[RunDir]:
     return [
         RunDir(entry)
         for entry in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
-        if entry.is_dir() and not entry.name.startswith(".") and entry.name != SWEEPS_DIR
+        if is_run(entry)
     ]
 
 
@@ -180,11 +251,15 @@ def sweeps_dir(runs_dir: Path) -> Path:
 
 
 def sweep_dirs(runs_dir: Path) -> list[RunDir]:
-    """Every sweep directory (one with a sweep.json), newest first."""
+    """Every sweep directory (a real directory named like an id, with a sweep.json), newest first."""
     found = sweeps_dir(runs_dir)
-    if not found.is_dir():
+    if not _mode(found, stat.S_ISDIR):
         return []
-    return [RunDir(path) for path in sorted(found.iterdir(), reverse=True) if (path / SWEEP_FILE).is_file()]
+    return [
+        RunDir(path)
+        for path in sorted(found.iterdir(), reverse=True)
+        if RUN_ID.match(path.name) and _mode(path, stat.S_ISDIR) and _mode(path / SWEEP_FILE, stat.S_ISREG)
+    ]
 
 
 # Checkpoint state files (scopelab.checkpoints writes them; `list` reads the newest): listed here, with the
@@ -195,7 +270,7 @@ LEGACY_STATE = "state.json"  # one state for one checkpoint, as runs made before
 
 def saved_states(run_dir: RunDir) -> list[Path]:
     """The state files, newest first (the legacy single state last)."""
-    if not run_dir.ckpt_dir.is_dir():
+    if not _mode(run_dir.ckpt_dir, stat.S_ISDIR):  # a symlinked ckpt/ would lead prune out of the run
         return []
     numbered = []
     for path in run_dir.ckpt_dir.iterdir():

@@ -15,7 +15,16 @@ from scopelab.config import Config, dump_config, load_config, overridden
 from scopelab.errors import InputError
 from scopelab.footprint import check_fits_in_memory
 from scopelab.ownership import Ownership
-from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
+from scopelab.runs import (
+    SweepMember,
+    SweepRecord,
+    create_run_dir,
+    open_runs_dir,
+    resolve_sweep,
+    run_dirs,
+    sweeps_dir,
+    utc_now,
+)
 from scopelab.runs.directory import CONFIG_FILE, SWEEP_FILE, RunDir
 from scopelab.signals import signals_deferred
 from scopelab.sweep.grid import parse_grid, parse_seeds
@@ -75,6 +84,7 @@ def create(request: SweepRequest, held: ExitStack) -> Sweep:
 
 def _make_sweep(request: SweepRequest, held: ExitStack, base: Config, grid: dict, seeds: list[int] | None,
                 members: list[SweepMember]) -> Sweep:
+    open_runs_dir(request.runs_dir)
     directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
     held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
     directory.write_text(CONFIG_FILE, dump_config(base))
