@@ -56,6 +56,9 @@ def project(tmp_path: Path) -> Path:
     (root / "data").mkdir()
     (root / "data" / "train.bin").write_bytes(bytes(range(256)))
     (root / "README.md").write_text("# mine\n")
+    week_ago = time.time() - 7 * 86400
+    for path in (root / "src", root / "data"):  # old enough for `rm --older-than 1d`, which once moved them
+        os.utime(path, (week_ago, week_ago))
     return root
 
 
@@ -215,7 +218,6 @@ def test_resume_prune_and_restart_delete_only_scopelabs_own_files(tmp_path, mnis
     train = {"steps": 30, "log_every": 10, "checkpoint_every": 10}
     config = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, train=train))
     assert cli("run", config, "--runs-dir", runs_dir, "--quiet").exit_code == 0
-    assert (runs_dir / MARKER_FILE).is_file()  # a runs directory `run` made is marked
     run = only_run(runs_dir)
     files = user_files(run)
     for args in (("--resume", run.name), ("--resume", run.name, "--restart")):  # resume; start over, then prune
@@ -226,6 +228,7 @@ def test_resume_prune_and_restart_delete_only_scopelabs_own_files(tmp_path, mnis
         assert {name: (run / name).read_bytes() for name in files} == files
         assert [path for path in leftovers if path.exists()] == []
     assert summary_of(run)["status"] == "completed" and summary_of(run)["restarted"] == 1
+    assert (runs_dir / MARKER_FILE).is_file()  # a runs directory `run` made is marked
 
 
 # --- item 9: ids unique among processes and the trash, in UTC ---------------------------------------------------
