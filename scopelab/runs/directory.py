@@ -139,11 +139,15 @@ def write_atomically(target: Path, text: str) -> None:
     """Write to a temporary name beside the target, then rename over it (the rename replaces a symlink or
     FIFO there rather than writing through it)."""
     temporary = target.with_name(f".{target.name}.scopelab-{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError:
+        temporary.unlink(missing_ok=True)  # a full disk, say: take back what this call made
+        raise
 
 
 def temporary_target(name: str) -> str | None:
@@ -176,7 +180,10 @@ def open_runs_dir(runs_dir: Path) -> None:
     existed = runs_dir.is_dir()
     check_runs_dir(runs_dir)
     if not is_marked(runs_dir) and (not existed or _holds_only_runs(runs_dir)):
-        mark(runs_dir)
+        try:
+            mark(runs_dir)
+        except OSError:
+            pass  # a full disk: the run reports that itself; the next run marks the directory
 
 
 def is_marked(runs_dir: Path) -> bool:
