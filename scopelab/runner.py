@@ -32,8 +32,9 @@ from scopelab.runs import (
     RunDir,
     RunRecord,
     Variable,
+    check_runs_dir,
     create_run_dir,
-    open_runs_dir,
+    mark_if_only_runs,
     resolve_run,
     utc_now,
 )
@@ -104,7 +105,7 @@ def _run_owned(
     """With the input checked (and a resumed run locked): build, record the start, train, record the end."""
     mnist = load_mnist(config.data.path)
     if run_dir is None:
-        open_runs_dir(request.runs_dir)  # after all input is checked: it makes (and marks) the runs directory
+        check_runs_dir(request.runs_dir)  # after all input is checked: it makes the runs directory
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
     # Every module training needs is imported before the run directory exists (_train uses them): an
@@ -199,6 +200,7 @@ def _record_start(
             run_dir = create_run_dir(request.runs_dir, config.name)
             held.enter_context(Ownership(run_dir.path, f"run {run_dir.run_id}"))
             run_dir.write_text(CONFIG_FILE, dump_config(config))
+            mark_if_only_runs(request.runs_dir)
         else:
             checkpoints.remove_temporaries(run_dir)
         if new or request.restart:

@@ -121,7 +121,7 @@ def test_members_die_with_a_killed_sweep_driver_and_the_sweep_resumes(tmp_path, 
     driver = start("sweep", path, "--seeds", "2", "--jobs", "2", "--runs-dir", runs_dir, "--quiet")
     deadline = time.time() + 120
     while time.time() < deadline:  # both members have logged a step
-        runs = [run for run in runs_dir.iterdir() if run.name != "sweeps"] if runs_dir.exists() else []
+        runs = [run for run in runs_dir.iterdir() if run.is_dir() and run.name != "sweeps"] if runs_dir.exists() else []
         if len(runs) == 2 and all((run / "metrics.csv").exists() for run in runs):
             break
         time.sleep(0.2)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scopelab.runs import MARKER_FILE, RunDir, RunRecord, open_runs_dir
+from scopelab.runs import MARKER_FILE, RunDir, RunRecord, check_runs_dir, create_run_dir, mark, mark_if_only_runs
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
 
@@ -107,7 +107,7 @@ def test_list_shows_no_system_or_source_directories_as_runs(tmp_path, where):
     assert cli("list", "--runs", "--runs-dir", runs_dir).stdout.count("broken") == 0
 
 
-def test_run_and_sweep_mark_a_new_or_old_runs_directory_but_not_a_project(tmp_path):
+def test_a_new_run_marks_a_new_empty_or_old_runs_directory_but_not_a_project(tmp_path):
     new = tmp_path / "new"
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -117,8 +117,10 @@ def test_run_and_sweep_mark_a_new_or_old_runs_directory_but_not_a_project(tmp_pa
     (old / ".trash").mkdir()
     mixed = project(tmp_path)
     old_run(mixed, "20200101-000000-cfg")
-    for runs_dir in (new, empty, old, mixed):
-        open_runs_dir(runs_dir)
+    for runs_dir in (new, empty, old, mixed):  # as the runner (and a sweep) starts a run
+        run = create_run_dir(runs_dir, "cfg")
+        run.write_text("config.yaml", "name: cfg\n")
+        mark_if_only_runs(runs_dir)
     assert [(path / MARKER_FILE).is_file() for path in (new, empty, old, mixed)] == [True, True, True, False]
 
 
@@ -128,7 +130,8 @@ def test_run_and_sweep_mark_a_new_or_old_runs_directory_but_not_a_project(tmp_pa
 @pytest.fixture
 def marked_runs(tmp_path) -> Path:
     runs_dir = tmp_path / "runs"
-    open_runs_dir(runs_dir)
+    check_runs_dir(runs_dir)
+    mark(runs_dir)
     return runs_dir
 
 
@@ -265,8 +268,6 @@ def test_twenty_processes_in_one_second_get_distinct_ids_none_in_the_trash(marke
 
 
 def test_a_new_run_never_takes_the_id_of_a_trashed_run_so_both_can_be_restored_and_removed(marked_runs):
-    from scopelab.runs import create_run_dir
-
     now = int(time.time())
     for second in range(now - 2, now + 600):
         old_run(marked_runs / ".trash", time.strftime("%Y%m%d-%H%M%S-cfg", time.gmtime(second)))

@@ -1,7 +1,7 @@
 """The run directory: create it (atomically, never two runs in one), write files atomically, read back,
 and list the runs and sweeps in a runs directory (runs/resolve.py finds one by id or prefix).
 
-runs/.scopelab-runs                 the marker: scopelab made this directory (rm, restore and purge need it)
+runs/.scopelab-runs                 the marker: a runs directory of scopelab's (rm, restore and purge need it)
 runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/   a run; the time is UTC, when the run was created
     config.yaml       the resolved config        metrics.csv  network, step, loss, accuracy
     summary.json      RunRecord (the run writes it)          log.txt  the article-style table as printed
@@ -173,13 +173,12 @@ def check_runs_dir(runs_dir: Path) -> None:
         raise InputError(f"{runs_dir}: cannot make run directories in the runs directory ({error.strerror}).") from None
 
 
-def open_runs_dir(runs_dir: Path) -> None:
-    """check_runs_dir, and mark the runs directory as scopelab's when it is new, empty, or holds nothing but
-    runs, sweeps/ and .trash/ (made by a version before the marker). A directory holding anything else stays
-    unmarked: runs are still made there, but rm, restore and purge wait until the user marks it."""
-    existed = runs_dir.is_dir()
-    check_runs_dir(runs_dir)
-    if not is_marked(runs_dir) and (not existed or _holds_only_runs(runs_dir)):
+def mark_if_only_runs(runs_dir: Path) -> None:
+    """Mark the runs directory as scopelab's when it holds nothing but runs, sweeps/ and .trash/: called once
+    a new run (or sweep) is in it, so a directory scopelab just made, an empty one, and one made by a version
+    before the marker are marked. A directory holding anything else stays unmarked: runs are still made
+    there, but rm, restore and purge wait until the user marks it (scopelab mark-runs-dir)."""
+    if not is_marked(runs_dir) and _holds_only_runs(runs_dir):
         try:
             mark(runs_dir)
         except OSError:
@@ -195,9 +194,12 @@ def mark(runs_dir: Path) -> None:
 
 
 def _holds_only_runs(runs_dir: Path) -> bool:
-    special = {MARKER_FILE, SWEEPS_DIR, TRASH_DIR}
+    """Only runs, sweeps/ and .trash/; also a run a concurrent process has made but not yet written into (a
+    real directory named like an id) and its writability probe (check_runs_dir), so that runs starting
+    together do not keep each other from marking."""
     return all(
-        is_run(entry) or (entry.name in special and _mode(entry, stat.S_ISDIR)) or entry.name.startswith(".probe-")
+        ((RUN_ID.match(entry.name) or entry.name in (SWEEPS_DIR, TRASH_DIR)) and _mode(entry, stat.S_ISDIR))
+        or entry.name.startswith(".probe-")
         for entry in runs_dir.iterdir()
     )
 

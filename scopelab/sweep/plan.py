@@ -19,7 +19,7 @@ from scopelab.runs import (
     SweepMember,
     SweepRecord,
     create_run_dir,
-    open_runs_dir,
+    mark_if_only_runs,
     resolve_sweep,
     run_dirs,
     sweeps_dir,
@@ -84,10 +84,10 @@ def create(request: SweepRequest, held: ExitStack) -> Sweep:
 
 def _make_sweep(request: SweepRequest, held: ExitStack, base: Config, grid: dict, seeds: list[int] | None,
                 members: list[SweepMember]) -> Sweep:
-    open_runs_dir(request.runs_dir)
     directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
     held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
     directory.write_text(CONFIG_FILE, dump_config(base))
+    mark_if_only_runs(request.runs_dir)
     record = SweepRecord(
         sweep_id=directory.run_id,
         config_name=base.name,
