@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
-from scopelab.runs import CheckpointState, RunDir, saved_states
-from scopelab.runs.directory import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
+from scopelab.runs import CONFIG_FILE, LOG_FILE, CheckpointState, RunDir, saved_states
+from scopelab.runs.directory import METRICS_FILE, STATE_PATTERN, SUMMARY_FILE, temporary_target
 from scopelab.runs.schema import RecordError, check_writable, parse
 from scopelab.safe_read import RECORD_LIMIT, read_json
 
 KEEP = 2
 STATE_KEYS = ("phase", "step", "rows", "lines", "test_metrics", "checkpoint")
-# What a killed writer leaves: RunDir.write_text's temporaries of the files only the run's owner writes (never
-# annotations.json's: a `tag` may be writing one right now), TensorFlow's half-written variables.
-OWNER_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE, "state-*.json")
-TEMPORARY_PATTERNS = (*(f".{name}.*.tmp" for name in OWNER_FILES), "*tempstate*", "*_temp*")
+# Only what scopelab (or TensorFlow for it) writes is ever deleted, matched by its whole name: a user's
+# loss_temperature.png or .notes.tmp beside them is not. TensorFlow saves model-<position>.index and
+# .data-00000-of-00001 through model-<position>_temp/ and <file>.tempstate<number> files.
+VARIABLES_FILE = re.compile(r"^(?P<name>model-\d+)\.(index|data-\d{5}-of-\d{5})$")
+TF_TEMPORARY = re.compile(r"^model-\d+(_temp|\.(index|data-\d{5}-of-\d{5})\.tempstate\d+)$")
+# The files the run's owner writes with RunDir.write_text (annotations.json is the user's, written by `tag`).
+OWNER_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE, LOG_FILE)
 
 
 class CheckpointProblem(Exception):
@@ -115,17 +120,42 @@ def prune(run_dir: RunDir) -> None:
             except CheckpointProblem:
                 pass
         path.unlink(missing_ok=True)
-    for path in run_dir.ckpt_dir.glob("model-*"):
-        if path.name.split(".", 1)[0] not in kept:
+    for path in _entries(run_dir.ckpt_dir):
+        match = VARIABLES_FILE.match(path.name)
+        if match and match.group("name") not in kept:
+            _remove(path)
+    remove_temporaries(run_dir)
+
+
+def remove_all(run_dir: RunDir) -> None:
+    """Every checkpoint (for a run started over), by name; ckpt/ itself stays."""
+    for path in saved_states(run_dir):
+        path.unlink(missing_ok=True)
+    for path in _entries(run_dir.ckpt_dir):
+        if VARIABLES_FILE.match(path.name):
             _remove(path)
     remove_temporaries(run_dir)
 
 
 def remove_temporaries(run_dir: RunDir) -> None:
-    for directory in (run_dir.path, run_dir.ckpt_dir):
-        for pattern in TEMPORARY_PATTERNS:
-            for path in directory.glob(pattern) if directory.is_dir() else ():
-                _remove(path)
+    """What a killed writer left: write_text's temporaries of the owner's files, TensorFlow's of a save."""
+    for path in _entries(run_dir.path):
+        if temporary_target(path.name) in OWNER_FILES:
+            _remove(path)
+    for path in _entries(run_dir.ckpt_dir):
+        target = temporary_target(path.name)
+        if (target is not None and STATE_PATTERN.match(target)) or TF_TEMPORARY.match(path.name):
+            _remove(path)
+
+
+def _entries(directory: Path) -> list[Path]:
+    """The entries of a real directory; none of a symlink (it would lead out of the run) or a missing one."""
+    try:
+        if not stat.S_ISDIR(directory.lstat().st_mode):
+            return []
+        return list(directory.iterdir())
+    except FileNotFoundError:
+        return []
 
 
 def _remove(path: Path) -> None:

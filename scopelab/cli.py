@@ -455,6 +455,23 @@ def purge(yes: bool, runs_dir: Path) -> None:
         purge_trash(runs_dir, [path.name for path in found], click.echo)
 
 
+@main.command(name="mark-runs-dir")
+@RUNS_DIR
+def mark_runs_dir(runs_dir: Path) -> None:
+    """Mark a runs directory made before scopelab marked them, so that rm, restore and purge act in it.
+
+    scopelab marks each runs directory it creates (a .scopelab-runs file) and refuses to move or delete
+    anything in an unmarked one. Even in a marked directory it touches only runs, never other files.
+
+    \b
+    Example:
+      scopelab mark-runs-dir --runs-dir old_runs
+    """
+    from scopelab.manage import mark_runs_dir as mark
+
+    click.echo(mark(runs_dir))
+
+
 def _confirm(question: str, yes: bool) -> bool:
     """Go on with --yes or when the user says so on a terminal; with no terminal to ask, refuse. A "no" is
     the user's choice, not a failure: "nothing removed" and exit 0."""

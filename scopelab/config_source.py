@@ -8,10 +8,13 @@ is none of scopelab's own. A run records which one it used: the path as given, o
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from pathlib import Path
 
 from scopelab import plugins
 from scopelab.errors import InputError
+from scopelab.runs.directory import write_atomically
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "configs"
 BUILTIN_PREFIX = "builtin:"
@@ -94,11 +97,20 @@ def copy_builtin(name: str, dest: Path | None, force: bool) -> Path:
     target = dest if dest is not None else LOCAL_DIR / source.name
     if target.is_dir():
         target = target / source.name
-    if target.exists() and not force:
+    # Only a regular file is ever written: opening a symlink would write where it points (outside configs/),
+    # opening a FIFO would wait for a reader forever. The write goes through a rename, which never follows.
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+        raise InputError(f"{target} is {what}; the config is written only as a regular file: remove it first.")
+    if mode is not None and not force:
         raise InputError(f"{target} exists; pass --force to overwrite it.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        write_atomically(target, source.read_text(encoding="utf-8"))
     except OSError as error:
         raise InputError(f"{target}: cannot write the config ({error.strerror}).") from None
     return target

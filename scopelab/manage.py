@@ -1,14 +1,18 @@
 """Managing runs after the fact: tags and notes (annotations.json), and the trash (`rm`, `restore`, `purge`).
 
 Every command checks all its arguments before it changes anything, so bad input leaves the disk as it was.
-Nothing but `purge` deletes a run, and `purge` only what `rm` put in the trash.
+Nothing but `purge` deletes a run, and `purge` only what `rm` put in the trash. `rm`, `restore` and `purge`
+act only in a runs directory scopelab marked (runs.directory.MARKER_FILE), only on what runs.is_run
+recognises, and never through a symlink: a symlinked .trash is refused, a symlinked entry is no run.
 """
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -19,6 +23,8 @@ from pathlib import Path
 from scopelab.errors import InputError, escaped
 from scopelab.ownership import Ownership, exclusive, is_owned
 from scopelab.runs import (
+    MARKER_FILE,
+    SWEEPS_DIR,
     TAG_PATTERN,
     TRASH_DIR,
     Annotations,
@@ -27,6 +33,9 @@ from scopelab.runs import (
     RunDir,
     SweepRecord,
     find_run,
+    is_marked,
+    is_run,
+    mark,
     read_run,
     read_runs,
     resolve_run,
@@ -116,7 +125,40 @@ class RemoveRequest:
 
 
 def trash_dir(runs_dir: Path) -> Path:
-    return runs_dir / TRASH_DIR
+    """The trash; refused when it is a symlink or not a directory, which would take runs out of the runs
+    directory (rm) or delete what it points to (purge)."""
+    trash = runs_dir / TRASH_DIR
+    try:
+        mode = os.lstat(trash).st_mode
+    except FileNotFoundError:
+        return trash
+    if not stat.S_ISDIR(mode):
+        what = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+        raise InputError(f"{trash} is {what}; scopelab keeps its trash only in a real directory: move it away.")
+    return trash
+
+
+def require_marked(runs_dir: Path) -> None:
+    """rm, restore and purge move and delete: only in a directory that scopelab marked as a runs directory."""
+    if runs_dir.is_dir() and not is_marked(runs_dir):
+        raise InputError(
+            f"{runs_dir} has no {MARKER_FILE}, so it is not known to be a runs directory and nothing in it is "
+            f"moved or deleted; if it is one, mark it with: scopelab mark-runs-dir --runs-dir {runs_dir}"
+        )
+
+
+def mark_runs_dir(runs_dir: Path) -> str:
+    """Mark an existing directory as a runs directory (one made before scopelab marked them)."""
+    if not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: no such directory to mark as a runs directory.")
+    entries = [entry for entry in runs_dir.iterdir() if entry.name not in (MARKER_FILE, TRASH_DIR, SWEEPS_DIR)]
+    runs = sum(1 for entry in entries if is_run(entry))
+    try:
+        mark(runs_dir)
+    except OSError as error:
+        raise InputError(f"{runs_dir}: cannot write {MARKER_FILE} ({error.strerror}).") from None
+    others = len(entries) - runs
+    return f"marked {runs_dir} as a runs directory: {runs} run(s), and {others} other entries that are never touched."
 
 
 def select_for_removal(request: RemoveRequest) -> list[Run]:
@@ -124,6 +166,8 @@ def select_for_removal(request: RemoveRequest) -> list[Run]:
     of them cannot be removed: its process is alive, or its sweep is still running."""
     if not (request.references or request.status or request.older_than or request.config):
         raise InputError("name the runs to remove, or select them with --status, --older-than or --config.")
+    require_marked(request.runs_dir)
+    trash_dir(request.runs_dir)  # refused when a symlink or a file
     age = parse_age(request.older_than) if request.older_than else None
     if request.references:
         named = {resolve_run(request.runs_dir, reference).run_id for reference in request.references}
@@ -179,6 +223,14 @@ def restore(runs_dir: Path, references: tuple[str, ...], echo: Callable[[str], N
         runs = _select_for_restore(runs_dir, references)
         sweeps = _lock_sweeps(runs_dir, runs, held)
         for run in runs:
+            # Take the name first with mkdir, as a new run does (runs.create_run_dir): whichever comes second
+            # sees it taken. The rename then replaces this empty directory.
+            try:
+                (runs_dir / run.run_id).mkdir()
+            except FileExistsError:
+                raise InputError(
+                    f"run {run.run_id}: {runs_dir / run.run_id} exists, so it cannot be restored."
+                ) from None
             with _one_line_os_errors():
                 os.rename(run.directory.path, runs_dir / run.run_id)
             _mark_in_sweep(sweeps, run, removed=False)
@@ -186,6 +238,7 @@ def restore(runs_dir: Path, references: tuple[str, ...], echo: Callable[[str], N
 
 
 def _select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run]:
+    require_marked(runs_dir)
     trash = trash_dir(runs_dir)
     chosen = []
     for reference in references:
@@ -193,16 +246,18 @@ def _select_for_restore(runs_dir: Path, references: tuple[str, ...]) -> list[Run
             run = read_run(resolve_run(trash, reference))
         except InputError:
             raise InputError(f"no run '{reference}' in the trash ({trash}/; see: scopelab list --trash).") from None
-        if (runs_dir / run.run_id).exists():
+        if os.path.lexists(runs_dir / run.run_id):
             raise InputError(f"run {run.run_id}: {runs_dir / run.run_id} exists, so it cannot be restored.")
         chosen.append(run)
     return chosen
 
 
 def trashed(runs_dir: Path) -> list[Path]:
+    """The runs in the trash (runs.is_run): what purge deletes."""
+    require_marked(runs_dir)
     trash = trash_dir(runs_dir)
     with _one_line_os_errors():
-        return sorted(path for path in trash.iterdir()) if trash.is_dir() else []
+        return sorted(path for path in trash.iterdir() if is_run(path)) if trash.is_dir() else []
 
 
 @contextmanager
@@ -224,14 +279,16 @@ def purge(runs_dir: Path, names: list[str], echo: Callable[[str], None]) -> None
         for name in names:
             path = trash / name
             with _one_line_os_errors():
-                if path.is_dir() and not path.is_symlink():
+                if is_run(path):  # a real directory; rmtree removes symlinks inside it, never their targets
                     shutil.rmtree(path)
-                elif os.path.lexists(path):
-                    path.unlink()
                 else:
                     echo(escaped(f"{name} is no longer in the trash (restored meanwhile); left alone"))
                     continue
             echo(escaped(f"deleted {name}"))
+        with _one_line_os_errors():
+            others = sorted(path.name for path in trash.iterdir() if not is_run(path)) if trash.is_dir() else []
+    if others:
+        echo(escaped(f"left {len(others)} entries in {trash}/ that are not runs: {', '.join(others[:5])}"))
 
 
 def _trash_locked(runs_dir: Path) -> AbstractContextManager[None]:
@@ -242,7 +299,7 @@ def _trash_locked(runs_dir: Path) -> AbstractContextManager[None]:
 
 
 def _check_trash_free(runs_dir: Path, run: Run) -> None:
-    if (trash_dir(runs_dir) / run.run_id).exists():
+    if os.path.lexists(trash_dir(runs_dir) / run.run_id):
         raise InputError(f"run {run.run_id} is already in {trash_dir(runs_dir)}; purge or restore it first.")
 
 
@@ -260,7 +317,7 @@ def _age_seconds(run: Run) -> float:
     try:
         if started:
             return time.time() - datetime.fromisoformat(started).timestamp()
-        return time.time() - time.mktime(time.strptime(run.run_id[:15], "%Y%m%d-%H%M%S"))
+        return time.time() - calendar.timegm(time.strptime(run.run_id[:15], "%Y%m%d-%H%M%S"))  # ids are UTC
     except ValueError:
         return time.time() - run.directory.path.stat().st_mtime
 

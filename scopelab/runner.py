@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import socket
 import sys
@@ -25,9 +24,20 @@ from scopelab.data import Mnist, load_mnist
 from scopelab.errors import InputError, Interrupted, RunFailed
 from scopelab.failures import full_text, one_line
 from scopelab.footprint import check_fits_in_memory
-from scopelab.ownership import Ownership
+from scopelab.ownership import LOCK_FILE, Ownership
 from scopelab.quiet_tf import import_tensorflow
-from scopelab.runs import CONFIG_FILE, RunDir, RunRecord, Variable, check_runs_dir, create_run_dir, resolve_run, utc_now
+from scopelab.runs import (
+    CONFIG_FILE,
+    SUMMARY_FILE,
+    RunDir,
+    RunRecord,
+    Variable,
+    check_runs_dir,
+    create_run_dir,
+    mark_if_only_runs,
+    resolve_run,
+    utc_now,
+)
 from scopelab.signals import signals_deferred
 
 if TYPE_CHECKING:
@@ -192,6 +202,7 @@ def _record_start(
             run_dir = create_run_dir(request.runs_dir, config.name)
             held.enter_context(Ownership(run_dir.path, f"run {run_dir.run_id}"))
             run_dir.write_text(CONFIG_FILE, dump_config(config))
+            mark_if_only_runs(request.runs_dir)
         else:
             checkpoints.remove_temporaries(run_dir)
         if new or request.restart:
@@ -213,7 +224,7 @@ def _record_start(
         run_dir.write_record(record)
     except OSError as error:
         if new and run_dir is not None:
-            shutil.rmtree(run_dir.path, ignore_errors=True)
+            _quietly(lambda: _remove_new_run(run_dir))
         elif run_dir is not None:
             _quietly(lambda: checkpoints.remove_temporaries(run_dir))
         where = run_dir.run_id if run_dir is not None else request.runs_dir
@@ -221,11 +232,23 @@ def _record_start(
     return run_dir, record
 
 
+def _remove_new_run(run_dir: RunDir) -> None:
+    """Take back a run directory this process made a moment ago: its files by name, then the directory
+    (left, if anything else is in it)."""
+    checkpoints.remove_temporaries(run_dir)
+    for name in (CONFIG_FILE, SUMMARY_FILE, LOCK_FILE):
+        (run_dir.path / name).unlink(missing_ok=True)
+    run_dir.path.rmdir()
+
+
 def _start_over(run_dir: RunDir) -> None:
-    """--restart: everything training made goes; config.yaml stays, and the run starts from step 0."""
-    for directory in (run_dir.ckpt_dir, run_dir.tb_dir):
-        shutil.rmtree(directory, ignore_errors=True)
-    for path in (run_dir.metrics_file, run_dir.log_file):
+    """--restart: everything training made goes, by its own names (a user's file in the run stays);
+    config.yaml stays, and the run starts from step 0."""
+    from scopelab.hparams import EVENT_FILES
+
+    checkpoints.remove_all(run_dir)
+    events = run_dir.tb_dir.glob(EVENT_FILES) if not run_dir.tb_dir.is_symlink() else ()
+    for path in (*events, run_dir.metrics_file, run_dir.log_file):
         path.unlink(missing_ok=True)
 
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 from scopelab.config import Config, config_to_dict
 from scopelab.dotted import flatten
 from scopelab.hparams import test_tag
+from scopelab.runs.directory import MISSING_NOTED
 
 tf1 = tf.compat.v1
 # Only the statuses a run keeps for good end its HParams session. TensorBoard keeps the first summary
@@ -26,7 +27,6 @@ FINAL_STATUSES = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE"}
 # Prose, not a setting: it would only widen the HParams table.
 NOT_HPARAMS = {"description"}
 
-MISSING_NOTED = ".no-hparams-noted"  # in the runs directory: its runs have said once that HParams is missing
 
 
 class Board:

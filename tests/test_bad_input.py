@@ -264,6 +264,7 @@ def test_bad_resume_reference(tmp_path, reference, fragment):
     runs = tmp_path / "runs"
     for name in ("20260101-000000-a", "20260102-000000-b"):
         (runs / name).mkdir(parents=True)
+        (runs / name / "config.yaml").write_text("name: x\n")  # what makes a directory a run
     before = sorted(p.name for p in runs.iterdir())
     assert_clean_error(cli("run", "--resume", reference, "--runs-dir", runs), fragment)
     assert sorted(p.name for p in runs.iterdir()) == before

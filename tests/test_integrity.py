@@ -126,7 +126,7 @@ def wait_for(event, process: subprocess.Popen | None, what: str):
 def members_training(runs_dir: Path) -> list[Path]:
     """The two members' run directories, once each has logged a row of metrics (so it trains under its
     stop handler, with a pid recorded); [] before."""
-    runs = [run for run in runs_dir.iterdir() if run.name != "sweeps"] if runs_dir.exists() else []
+    runs = [run for run in runs_dir.iterdir() if run.is_dir() and run.name != "sweeps"] if runs_dir.exists() else []
     try:
         logged = all(len((run / "metrics.csv").read_text().splitlines()) >= 2 for run in runs)
     except OSError:

@@ -185,11 +185,15 @@ def test_list_shows_broken_and_stale_runs_without_crashing(runs_copy):
     host = socket.gethostname()
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()  # its pid now names no process
+    # A run is what scopelab made: config.yaml is its first file, so a run without a summary still has one.
     (runs_copy / "20261127-000001-nosummary").mkdir()
+    (runs_copy / "20261127-000001-nosummary" / "config.yaml").write_text("name: nosummary\n")
     (runs_copy / "20261127-000002-halfwritten").mkdir()
     (runs_copy / "20261127-000002-halfwritten" / "summary.json").write_text('{"status": "compl')
     (runs_copy / "20261127-000003-killedwrite").mkdir()
-    (runs_copy / "20261127-000003-killedwrite" / ".summary.json.4242.tmp").write_text('{"status": "compl')
+    (runs_copy / "20261127-000003-killedwrite" / "config.yaml").write_text("name: killedwrite\n")
+    temporary = ".summary.json.scopelab-4242-0a1b2c3d.tmp"
+    (runs_copy / "20261127-000003-killedwrite" / temporary).write_text('{"status": "compl')
     (runs_copy / "20261127-000003-nostatus").mkdir()
     (runs_copy / "20261127-000003-nostatus" / "summary.json").write_text("[1, 2]")
     fake_run(runs_copy, "20261127-000004-stale", status="running", pid=finished.pid, host=host, test_loss=None)
@@ -366,6 +370,7 @@ def test_compare_errors_exit_2_with_one_line(real_runs, runs_copy, tmp_path):
         ((), tmp_path / "none", "no runs in"),
     ]
     (runs_copy / "20261127-000001-broken").mkdir()
+    (runs_copy / "20261127-000001-broken" / "config.yaml").write_text("name: broken\n")
     fake_run(runs_copy, "20261127-000002-failing", config_name="failing", status="failed")
     cases += [
         (("20261127-000001-broken",), runs_copy, "is broken (no summary.json)"),

@@ -18,7 +18,7 @@ from click.shell_completion import ShellComplete
 
 from scopelab.cli import main
 from scopelab.ownership import Ownership
-from scopelab.runs import Annotations, RunDir, RunRecord, SweepMember, SweepRecord
+from scopelab.runs import Annotations, RunDir, RunRecord, SweepMember, SweepRecord, mark
 
 from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
 
@@ -32,6 +32,7 @@ def make_run(
     """A run directory as scopelab writes it, without training: record, config.yaml and one logged row."""
     path = runs_dir / run_id
     path.mkdir(parents=True)
+    mark(runs_dir)  # as scopelab marks every runs directory it makes
     run = RunDir(path)
     config = {"name": config_name, "experiment": experiment, "model": {"tied": True}, "train": {"seed": 0}}
     run.write_text("config.yaml", yaml.safe_dump(config))

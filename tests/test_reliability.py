@@ -166,8 +166,8 @@ def test_concurrent_runs_get_distinct_complete_directories(tmp_path, mnist_dir):
     processes = [scopelab("run", config, "--runs-dir", runs, "--quiet", "--threads", "1") for _ in range(4)]
     codes = [process.wait(timeout=300) for process in processes]
     assert codes == [0, 0, 0, 0]
-    directories = sorted(Path(runs).iterdir())
-    assert len(directories) == 4
+    directories = sorted(path for path in Path(runs).iterdir() if path.is_dir())  # not the runs directory's marker
+    assert len(directories) == 4 and (runs / ".scopelab-runs").is_file()
     for run in directories:
         assert summary_of(run)["status"] == "completed" and summary_of(run)["run_id"] == run.name
         assert len((run / "metrics.csv").read_text().splitlines()) == 4

@@ -1,13 +1,18 @@
 """The run directory: create it (atomically, never two runs in one), write files atomically, read back,
 and list the runs and sweeps in a runs directory (runs/resolve.py finds one by id or prefix).
 
-runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/
+runs/.scopelab-runs                 the marker: a runs directory of scopelab's (rm, restore and purge need it)
+runs/<YYYYMMDD-HHMMSS>-<config-name>[-<suffix>]/   a run; the time is UTC, when the run was created
     config.yaml       the resolved config        metrics.csv  network, step, loss, accuracy
     summary.json      RunRecord (the run writes it)          log.txt  the article-style table as printed
     annotations.json  tags and note (only the user writes it)
     ckpt/             the latest checkpoint      tb/          TensorBoard events
 runs/sweeps/<sweep-id>/sweep.json   SweepRecord
 runs/.trash/<run-id>/               runs moved there by `scopelab rm`
+
+A run is a real directory (never a symlink) named like a run id that holds a config.yaml or a summary.json,
+each a regular file: `create_run_dir` makes the directory and the runner writes config.yaml straight after,
+so every run scopelab made has one of the two, and nothing else in a runs directory is ever taken for a run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import io
 import json
 import os
 import re
+import stat
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -39,6 +45,13 @@ ANNOTATIONS_FILE = ANNOTATIONS
 SWEEP_FILE = SWEEP
 RECORDS_LOCK = ".records.lock"  # scopelab.ownership.exclusive: one writer of annotations.json or sweep.json
 TRASH_LOCK = ".trash.lock"  # in the runs directory: one `rm`, `restore` or `purge` at a time
+MISSING_NOTED = ".no-hparams-noted"  # in the runs directory: its runs have said once that HParams is missing
+MARKER_FILE = ".scopelab-runs"
+MARKER_TEXT = "scopelab made this runs directory: rm, restore and purge act only where this file is.\n"
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9][A-Za-z0-9_.-]*$")  # create_run_dir's names (runs and sweeps)
+# write_text's temporary for a file: scopelab's name in it (the writer's pid and a random token), so no
+# user's `.notes.tmp` can pass for one.
+TEMPORARY = re.compile(r"^\.(?P<target>.+)\.scopelab-\d+-[0-9a-f]+\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -70,22 +83,8 @@ class RunDir:
         return self.path / LOG_FILE
 
     def write_text(self, name: str, text: str) -> None:
-        """Write to a temporary name, then rename: a killed run never leaves a half-written file.
-
-        The temporary name is this writer's alone (pid and a random token), and made with O_EXCL: a `tag`
-        and the training process, or two `tag`s, never write into or rename each other's temporary."""
-        target = self.path / name
-        temporary = target.with_name(f".{target.name}.scopelab-{os.getpid()}-{os.urandom(4).hex()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        try:
-            with open(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)  # ours by its name: a full disk gets its room back
-            raise
+        """Write to a temporary name, then rename: a killed run never leaves a half-written file."""
+        write_atomically(self.path / name, text)
 
     def write_metrics(self, rows: list[dict]) -> None:
         buffer = io.StringIO()
@@ -157,6 +156,31 @@ class RunDir:
         return rows
 
 
+def write_atomically(target: Path, text: str) -> None:
+    """Write to a temporary name beside the target, then rename over it (the rename replaces a symlink or
+    FIFO there rather than writing through it).
+
+    The temporary name is this writer's alone (pid and a random token), and made with O_EXCL: a `tag` and
+    the training process, or two `tag`s, never write into or rename each other's temporary."""
+    temporary = target.with_name(f".{target.name}.scopelab-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # ours by its name: a full disk gets its room back
+        raise
+
+
+def temporary_target(name: str) -> str | None:
+    """The file a write_text temporary of this name was for, or None when it is no such temporary."""
+    match = TEMPORARY.match(name)
+    return match.group("target") if match else None
+
+
 def check_runs_dir(runs_dir: Path) -> None:
     """The runs directory must be a writable directory (created when missing)."""
     if runs_dir.exists() and not runs_dir.is_dir():
@@ -174,32 +198,89 @@ def check_runs_dir(runs_dir: Path) -> None:
         raise InputError(f"{runs_dir}: cannot make run directories in the runs directory ({error.strerror}).") from None
 
 
+def mark_if_only_runs(runs_dir: Path) -> None:
+    """Mark the runs directory as scopelab's when it holds nothing but runs, sweeps/ and .trash/: called once
+    a new run (or sweep) is in it, so a directory scopelab just made, an empty one, and one made by a version
+    before the marker are marked. A directory holding anything else stays unmarked: runs are still made
+    there, but rm, restore and purge wait until the user marks it (scopelab mark-runs-dir)."""
+    if not is_marked(runs_dir) and _holds_only_runs(runs_dir):
+        try:
+            mark(runs_dir)
+        except OSError:
+            pass  # a full disk: the run reports that itself; the next run marks the directory
+
+
+def is_marked(runs_dir: Path) -> bool:
+    return _mode(runs_dir / MARKER_FILE, stat.S_ISREG)
+
+
+def mark(runs_dir: Path) -> None:
+    write_atomically(runs_dir / MARKER_FILE, MARKER_TEXT)
+
+
+def _holds_only_runs(runs_dir: Path) -> bool:
+    """Only runs, sweeps/ and .trash/, and scopelab's own lock and note files; also a run a concurrent
+    process has made but not yet written into (a real directory named like an id) and its writability probe
+    (check_runs_dir), so that runs starting together do not keep each other from marking."""
+    return all(
+        ((RUN_ID.match(entry.name) or entry.name in (SWEEPS_DIR, TRASH_DIR)) and _mode(entry, stat.S_ISDIR))
+        or entry.name.startswith(".probe-")
+        or (entry.name in (TRASH_LOCK, MISSING_NOTED) and _mode(entry, stat.S_ISREG))  # scopelab's own
+        for entry in runs_dir.iterdir()
+    )
+
+
 def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
-    """Make a new run directory. mkdir is atomic, so concurrent runs can never share one."""
+    """Make a new run directory, named by the UTC time, so ids sort by creation in any time zone. mkdir is
+    atomic, so concurrent runs never share one; a name still held by a run in the trash is given back and
+    another taken (restore makes its name with mkdir too, so the two cannot cross)."""
     check_runs_dir(runs_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     candidate = f"{stamp}-{config_name}"
     while True:
+        path = runs_dir / candidate
         try:
-            (runs_dir / candidate).mkdir()
-            return RunDir(runs_dir / candidate)
+            path.mkdir()
+            if not os.path.lexists(runs_dir / TRASH_DIR / candidate):
+                return RunDir(path)
+            path.rmdir()  # ours, made just now and empty
         except FileExistsError:
-            import secrets
+            pass
+        import secrets
 
-            candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
+        candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
+
+
+def is_run(path: Path) -> bool:
+    """Whether a path is a run scopelab made (see the module's docstring); never follows a symlink."""
+    return RUN_ID.match(path.name) is not None and _mode(path, stat.S_ISDIR) and _holds_a_record(path)
+
+
+def _holds_a_record(path: Path) -> bool:
+    return _mode(path / CONFIG_FILE, stat.S_ISREG) or _mode(path / SUMMARY_FILE, stat.S_ISREG)
+
+
+def _mode(path: Path, test) -> bool:
+    """Whether the path itself (a symlink is never followed) exists and passes the stat test."""
+    try:
+        return test(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def run_dirs(runs_dir: Path) -> list[RunDir]:
-    """Every directory in the runs directory, newest first (by name, which starts with the time)."""
+    """Every run in the runs directory (is_run), newest first (by name, which starts with the time)."""
     if runs_dir.exists() and not runs_dir.is_dir():
         raise InputError(f"{runs_dir}: the runs directory is a file; expected a directory (--runs-dir).")
     if not runs_dir.is_dir():
         return []
-    return [
-        RunDir(entry)
-        for entry in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
-        if entry.is_dir() and not entry.name.startswith(".") and entry.name != SWEEPS_DIR
-    ]
+    with os.scandir(runs_dir) as entries:  # is_run, one stat fewer: scandir knows what is a directory
+        found = [
+            Path(entry.path)
+            for entry in entries
+            if RUN_ID.match(entry.name) and entry.is_dir(follow_symlinks=False) and _holds_a_record(Path(entry.path))
+        ]
+    return [RunDir(path) for path in sorted(found, key=lambda path: path.name, reverse=True)]
 
 
 def sweeps_dir(runs_dir: Path) -> Path:
@@ -207,11 +288,15 @@ def sweeps_dir(runs_dir: Path) -> Path:
 
 
 def sweep_dirs(runs_dir: Path) -> list[RunDir]:
-    """Every sweep directory (one with a sweep.json), newest first."""
+    """Every sweep directory (a real directory named like an id, with a sweep.json), newest first."""
     found = sweeps_dir(runs_dir)
-    if not found.is_dir():
+    if not _mode(found, stat.S_ISDIR):
         return []
-    return [RunDir(path) for path in sorted(found.iterdir(), reverse=True) if (path / SWEEP_FILE).is_file()]
+    return [
+        RunDir(path)
+        for path in sorted(found.iterdir(), reverse=True)
+        if RUN_ID.match(path.name) and _mode(path, stat.S_ISDIR) and _mode(path / SWEEP_FILE, stat.S_ISREG)
+    ]
 
 
 # Checkpoint state files (scopelab.checkpoints writes them; `list` reads the newest): listed here, with the
@@ -222,7 +307,7 @@ LEGACY_STATE = "state.json"  # one state for one checkpoint, as runs made before
 
 def saved_states(run_dir: RunDir) -> list[Path]:
     """The state files, newest first (the legacy single state last)."""
-    if not run_dir.ckpt_dir.is_dir():
+    if not _mode(run_dir.ckpt_dir, stat.S_ISDIR):  # a symlinked ckpt/ would lead prune out of the run
         return []
     numbered = []
     for path in run_dir.ckpt_dir.iterdir():

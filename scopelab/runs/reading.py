@@ -13,7 +13,7 @@ from typing import Any
 from scopelab.dotted import flatten
 from scopelab.errors import InputError
 from scopelab.ownership import is_owned
-from scopelab.runs.directory import ANNOTATIONS_FILE, SUMMARY_FILE, RunDir, run_dirs, saved_states
+from scopelab.runs.directory import ANNOTATIONS_FILE, SUMMARY_FILE, RunDir, run_dirs, saved_states, temporary_target
 from scopelab.runs.record import RUN_STATUSES, SEED_KEY, Annotations, CheckpointState, RecordError, RunRecord
 from scopelab.runs.schema import parse
 from scopelab.safe_read import CONFIG_LIMIT, RECORD_LIMIT, UnsafeFile, load_yaml, read_json, read_text
@@ -87,7 +87,7 @@ def read_run(run_dir: RunDir, variables: bool = True) -> Run:
         record = run_dir.read_record(variables)
     except FileNotFoundError:
         # RunDir.write_text renames a finished temporary file into place; a leftover one means a killed write.
-        interrupted = any(run_dir.path.glob(f".{SUMMARY_FILE}.*.tmp"))
+        interrupted = any(temporary_target(path.name) == SUMMARY_FILE for path in run_dir.path.iterdir())
         reason = f"{SUMMARY_FILE} write was interrupted" if interrupted else f"no {SUMMARY_FILE}"
         return Run(run_dir, None, "broken", reason)
     except (OSError, ValueError) as error:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scopelab.errors import InputError
-from scopelab.runs.directory import SWEEPS_DIR, RunDir, run_dirs, sweep_dirs, sweeps_dir
+from scopelab.runs.directory import RunDir, is_run, run_dirs, sweep_dirs, sweeps_dir
 from scopelab.runs.reading import Run, read_run, read_runs
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # also what a config name may be (scopelab.config)
@@ -27,7 +27,7 @@ def resolve_run(runs_dir: Path, reference: str, configs: list[str] | None = None
         run_dirs(runs_dir)  # a file in the way says so
         raise InputError(f"{runs_dir}: no runs directory, so no run '{reference}'.")
     exact = runs_dir / reference
-    if exact.is_dir() and reference != SWEEPS_DIR:
+    if is_run(exact):
         return RunDir(exact)
     runs = run_dirs(runs_dir)
     if configs is None or any(run.run_id.startswith(reference) for run in runs):
@@ -59,7 +59,7 @@ def resolve_runs(
 
 def find_run(runs_dir: Path, reference: str) -> Run:
     """One run, read whole: by id, else by config name (its latest run), else by unique id prefix."""
-    if not RUN_ID_PATTERN.match(reference) or (runs_dir / reference).is_dir():
+    if not RUN_ID_PATTERN.match(reference) or is_run(runs_dir / reference):
         return read_run(resolve_run(runs_dir, reference))  # no need to read every run
     (found,) = resolve_runs(runs_dir, reference, read_runs(runs_dir), lambda named: named[:1])
     return read_run(found.directory)

@@ -15,7 +15,16 @@ from scopelab.config import Config, dump_config, load_config, overridden
 from scopelab.errors import InputError
 from scopelab.footprint import check_fits_in_memory
 from scopelab.ownership import Ownership
-from scopelab.runs import SweepMember, SweepRecord, create_run_dir, resolve_sweep, run_dirs, sweeps_dir, utc_now
+from scopelab.runs import (
+    SweepMember,
+    SweepRecord,
+    create_run_dir,
+    mark_if_only_runs,
+    resolve_sweep,
+    run_dirs,
+    sweeps_dir,
+    utc_now,
+)
 from scopelab.runs.directory import CONFIG_FILE, SWEEP_FILE, RunDir
 from scopelab.runs.reading import unreadable
 from scopelab.signals import signals_deferred
@@ -80,6 +89,7 @@ def _make_sweep(request: SweepRequest, held: ExitStack, base: Config, grid: dict
     directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
     held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
     directory.write_text(CONFIG_FILE, dump_config(base))
+    mark_if_only_runs(request.runs_dir)
     record = SweepRecord(
         sweep_id=directory.run_id,
         config_name=base.name,
