@@ -5,6 +5,7 @@ same either way."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -157,4 +158,9 @@ def test_reproduce_runs_every_config_in_one_pool_with_the_numbers_of_one_process
         (auto_run,) = (tmp_path / "auto").glob(f"*-{config}")
         (one_run,) = (tmp_path / "one").glob(f"*-{config}")
         assert (auto_run / "metrics.csv").read_text() == (one_run / "metrics.csv").read_text(), config
-        assert summary_of(auto_run)["metrics"] == summary_of(one_run)["metrics"], config
+        # The test metrics are means over 10,000 examples of a per-example loss whose float32 reduction
+        # TensorFlow splits by thread count: 1 thread and 2 give 0.6182800847172737 and 0.6182800846874714
+        # for untied_ae here, equal to 10 digits (measured; docs/sweeps.md says so).
+        pooled_metrics, alone_metrics = summary_of(auto_run)["metrics"], summary_of(one_run)["metrics"]
+        assert pooled_metrics.keys() == alone_metrics.keys(), config
+        assert all(math.isclose(pooled_metrics[name], alone_metrics[name], rel_tol=1e-9) for name in pooled_metrics)

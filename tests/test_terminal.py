@@ -162,7 +162,8 @@ def test_show_and_list_give_the_same_steps(tmp_path):
     summary = json.loads((run.path / "summary.json").read_text())
     (run.path / "summary.json").write_text(json.dumps({**summary, "steps_total": {"autoencoder": 500}}))
     run.ckpt_dir.mkdir()
-    (run.ckpt_dir / "state-500.json").write_text('{"done": 501}')  # the last checkpoint: every update done
+    state = {"phase": 1, "step": 0, "rows": [], "lines": [], "test_metrics": {}, "checkpoint": "model-501", "done": 501}
+    (run.ckpt_dir / "state-500.json").write_text(json.dumps(state))  # the last checkpoint: every update done
     listed = cli("list", "--runs", "--runs-dir", tmp_path).stdout
     shown = cli("show", run.run_id, "--runs-dir", tmp_path).stdout
     assert " 501/501 " in listed

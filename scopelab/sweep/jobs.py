@@ -59,7 +59,8 @@ def choose(requested: int | str, runs: int, configs: Iterable[Config], device: s
         return Jobs(jobs, threads if jobs == 1 else threads or max(1, machine.cores // jobs), "")
     bounds = {f"{machine.cores} cores": machine.cores // max(threads, 1), f"{runs} runs": runs}
     if machine.memory is not None:
-        largest = max((estimated_bytes(config) for config in configs), default=0)
+        # A plugin's model has no estimate (None): its process is what counts.
+        largest = max((estimated_bytes(config) or 0 for config in configs), default=0)
         bounds[f"{size_text(machine.memory)} of memory free"] = machine.memory // (PROCESS_BYTES + largest)
     if device != "cpu" and machine.gpus:
         bounds[f"{machine.gpus} GPUs"] = machine.gpus
