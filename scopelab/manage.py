@@ -225,13 +225,13 @@ def restore(runs_dir: Path, references: tuple[str, ...], echo: Callable[[str], N
         for run in runs:
             # Take the name first with mkdir, as a new run does (runs.create_run_dir): whichever comes second
             # sees it taken. The rename then replaces this empty directory.
-            try:
-                (runs_dir / run.run_id).mkdir()
-            except FileExistsError:
-                raise InputError(
-                    f"run {run.run_id}: {runs_dir / run.run_id} exists, so it cannot be restored."
-                ) from None
             with _one_line_os_errors():
+                try:
+                    (runs_dir / run.run_id).mkdir()
+                except FileExistsError:
+                    raise InputError(
+                        f"run {run.run_id}: {runs_dir / run.run_id} exists, so it cannot be restored."
+                    ) from None
                 os.rename(run.directory.path, runs_dir / run.run_id)
             _mark_in_sweep(sweeps, run, removed=False)
             echo(escaped(f"restored {run.run_id} to {runs_dir}/"))
