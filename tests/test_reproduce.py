@@ -70,14 +70,15 @@ def test_figures_file_holds_the_articles_tables():
 FIGURES = yaml.safe_load(FIGURES_FILE.read_text())
 
 
-def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: bool = True) -> RunDir:
+def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: bool = True,
+              status: str = "completed", hour: str = "10") -> RunDir:
     """A completed run of an article config at a seed, with the article's own figures plus `shift`, at the
     steps a --quick run logs. Written as the runner writes it: the resolved config, metrics.csv, summary."""
     path = builtin_path(name)
     overrides = reproduce.quick_overrides(load_config(path)) if quick else ()
     config = load_config(path, (*overrides, f"train.seed={seed}"))
     divisor = reproduce.QUICK_DIVISOR if quick else 1
-    run = RunDir(runs_dir / f"20261127-1000{seed:02d}-{name}")
+    run = RunDir(runs_dir / f"20261127-{hour}00{seed:02d}-{name}")
     run.path.mkdir(parents=True)
     run.write_text("config.yaml", dump_config(config))
     rows = []
@@ -94,7 +95,7 @@ def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: b
                              "accuracy": row["accuracy"]})
         metrics = {key: value + shift for key, value in figures["test"].items()}
     run.write_metrics(rows)
-    run.write_record(RunRecord(run.run_id, name, config.experiment, "completed", metrics=metrics, wall_seconds=1.0))
+    run.write_record(RunRecord(run.run_id, name, config.experiment, status, metrics=metrics, wall_seconds=1.0))
     return run
 
 
@@ -204,3 +205,19 @@ def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     assert json.loads(second.stdout)["runs"] == report["runs"] and "4 of 4 runs found done" in second.stderr
     again = cli("reproduce", "--quick", "--rerun", "--runs-dir", runs_dir, "--quiet", "--format", "json")
     assert set(json.loads(again.stdout)["reused"]) == set() and len(list(runs_dir.iterdir())) == 8
+
+
+@pytest.mark.parametrize("status", ["interrupted", "diverged", "running", "failed"])
+def test_only_a_completed_run_is_reused(runs_dir, status):
+    """A run of the identical config that did not complete holds no result: reproduce trains that one again,
+    and it still reuses an older completed run of the same config when there is one."""
+    for name in ("untied_ae", "tied_ae", "mlp_averaged"):
+        write_run(runs_dir, name, 0)
+    newer = write_run(runs_dir, "tied_ae", 0, status=status, hour="12")
+    write_run(runs_dir, "mlp_shared", 0, status=status)
+    found = {target.name: target.run for target in reproduce.plan(reproduce.ReproduceRequest(runs_dir, quick=True))}
+    assert found["mlp_shared"] is None, f"reproduce reused a {status} run of mlp_shared as if it were completed"
+    assert found["tied_ae"] is not None and found["tied_ae"].run_id != newer.run_id, (
+        f"reproduce took the newer {status} tied_ae run, not the completed one beside it"
+    )
+    assert found["untied_ae"] is not None and found["mlp_averaged"] is not None
