@@ -190,6 +190,34 @@ def test_a_broken_run_of_an_article_config_is_an_error(runs_dir):
     assert sorted(path.name for path in runs_dir.iterdir()) == before
 
 
+def quick_steps(name: str, divisor: int) -> dict[str, int]:
+    """Each network's full-size steps // divisor, worked out here from the full config, not from reproduce's
+    own quick plan, so that a plan cutting only some networks is caught."""
+    full = load_config(builtin_path(name))
+    if full.experiment == "autoencoder":
+        return {"autoencoder": full.train.steps // divisor}
+    return {f"net{index}": network.steps // divisor for index, network in enumerate(full.networks, 1)}
+
+
+def test_quick_cuts_every_network_of_every_config():
+    for target in reproduce.plan(reproduce.ReproduceRequest(Path("no-runs"), quick=True, rerun=True)):
+        config = target.config
+        planned = [config.train.steps] if config.experiment == "autoencoder" else [n.steps for n in config.networks]
+        wanted = list(quick_steps(target.name, reproduce.QUICK_DIVISOR).values())
+        assert planned == wanted, f"--quick plans {planned} steps for {target.name}, not 1/20 of each network's"
+
+
+def assert_trained_the_quick_plan(runs_dir: Path, runs: dict[str, list[str]], divisor: int) -> None:
+    """Every network of every run trained (and logged up to) its full-size steps // divisor."""
+    for name, run_ids in runs.items():
+        wanted = quick_steps(name, divisor)
+        for run_id in run_ids:
+            run = RunDir(runs_dir / run_id)
+            last = {row["network"]: row["step"] for row in run.read_metrics()}
+            assert last == wanted, f"--quick: {name} run {run_id} trained {last} steps, not 1/{divisor} of each network"
+            assert run.read_record().steps_total == wanted, f"--quick: {name} run {run_id} planned other steps"
+
+
 def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     """For real on the bundled MNIST, at 1/1000 of the steps (10 and 5): trains the four, then finds them."""
     monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)
@@ -201,6 +229,7 @@ def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     assert {summary["status"] for summary in summaries} == {"completed"}
     assert {summary["pid"] for summary in summaries} == {os.getpid()}  # all in this one process
     assert {summary["config_file"] for summary in summaries} == {f"builtin:{n}" for n in reproduce.ARTICLE_CONFIGS}
+    assert_trained_the_quick_plan(runs_dir, report["runs"], 1000)
     second = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--quiet", "--format", "json")
     assert json.loads(second.stdout)["runs"] == report["runs"] and "4 of 4 runs found done" in second.stderr
     again = cli("reproduce", "--quick", "--rerun", "--runs-dir", runs_dir, "--quiet", "--format", "json")
