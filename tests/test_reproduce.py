@@ -250,3 +250,29 @@ def test_only_a_completed_run_is_reused(runs_dir, status):
         f"reproduce took the newer {status} tied_ae run, not the completed one beside it"
     )
     assert found["untied_ae"] is not None and found["mlp_averaged"] is not None
+
+
+def test_reproduce_with_two_jobs_runs_each_seed_as_its_own_run(runs_dir, monkeypatch):
+    """The sweep path: mlp_averaged's two seeds as a sweep, two member processes at once (the other three
+    configs are found done). Every seed must get a run of its own: a seed mapped to another seed's run would
+    report n=2 with a zero-width interval."""
+    monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)  # the overrides reach the members as --set options
+    for name in ("untied_ae", "tied_ae", "mlp_shared"):
+        for seed in (0, 1):
+            write_run(runs_dir, name, seed, shift=0.01 * seed)
+    result = cli("reproduce", "--quick", "--jobs", "2", "--seeds", "2", "--runs-dir", runs_dir, "--quiet",
+                 "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["reused"]) == 6
+    assert len(set(report["runs"]["mlp_averaged"])) == 2, "mlp_averaged's two seeds were mapped to one run"
+    summaries = [json.loads((runs_dir / run_id / "summary.json").read_text())
+                 for run_id in report["runs"]["mlp_averaged"]]
+    assert [summary["seed"] for summary in summaries] == [0, 1], "the sweep's runs are not seeds 0 and 1, in order"
+    assert {summary["status"] for summary in summaries} == {"completed"}
+    assert summaries[0]["sweep"] and len({summaries[0]["pid"], summaries[1]["pid"], os.getpid()}) == 3
+    assert_trained_the_quick_plan(runs_dir, {"mlp_averaged": report["runs"]["mlp_averaged"]}, 1000)
+    test_cells = [cell for row in report["tables"]["mlp_pair"][-3:] for cell in row if cell["config"] == "mlp_averaged"]
+    assert len(test_cells) == 3
+    for cell in test_cells:
+        assert cell["n"] == 2 and cell["std"] > 0, f"mlp_averaged {cell['label']}: its two seeds gave one value"
