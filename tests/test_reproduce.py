@@ -276,3 +276,16 @@ def test_reproduce_with_two_jobs_runs_each_seed_as_its_own_run(runs_dir, monkeyp
     assert len(test_cells) == 3
     for cell in test_cells:
         assert cell["n"] == 2 and cell["std"] > 0, f"mlp_averaged {cell['label']}: its two seeds gave one value"
+
+
+def test_a_completed_run_whose_config_cannot_be_read_back_is_an_error(runs_dir):
+    write_all(runs_dir)
+    write_run(runs_dir, "tied_ae", 0, hour="11")
+    (runs_dir / "20261127-110000-tied_ae" / "config.yaml").write_text("model: [unclosed\n")
+    other = RunDir(runs_dir / "20261127-120000-smoke")  # not an article config: never looked at
+    other.path.mkdir()
+    (other.path / "summary.json").write_text("{not json")
+    result = cli("reproduce", "--quick", "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: run 20261127-110000-tied_ae: its config.yaml cannot be read back (")
+    assert result.stderr.rstrip().endswith("remove it, or pass --rerun.")
