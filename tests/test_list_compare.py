@@ -611,3 +611,10 @@ def test_averaging_gain_is_paired_within_each_run(tmp_path, case):
     assert result.exit_code == 0, result.output
     verdicts = json.loads(result.stdout)["comparisons"][0]["verdicts"]
     assert [line for line in verdicts if "averaged prediction" in line] == ([expected] if expected else [])
+
+
+def test_compare_plot_to_a_directory_that_does_not_exist_is_one_line(real_runs, tmp_path):
+    image = tmp_path / "missing" / "losses.png"
+    result = cli("compare", "--runs-dir", runs_dir_of(real_runs), "--plot", image)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{image}: cannot write the plot (" in result.stderr and not image.parent.exists()
