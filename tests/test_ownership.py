@@ -115,7 +115,7 @@ def _record(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
-def test_a_sweep_and_its_member_are_held_while_the_driver_lives(endless_config, runs_dir):
+def test_a_sweep_and_its_member_are_held_while_the_driver_lives_and_when_it_resumes(endless_config, runs_dir):
     driver = start_scopelab("sweep", endless_config, "--seeds", "1", "--runs-dir", runs_dir, "--quiet")
     sweeps = runs_dir / "sweeps"
     wait_for("sweep.json", lambda: sweeps.is_dir() and any(sweeps.glob("*/sweep.json")), driver)
@@ -125,12 +125,19 @@ def test_a_sweep_and_its_member_are_held_while_the_driver_lives(endless_config, 
     members = lambda: [path for path in runs_dir.iterdir() if path.is_dir() and path != sweeps]  # noqa: E731
     wait_for("the member's first metrics row", lambda: any(logged_rows(run) >= 1 for run in members()), driver)
     (member,) = members()
-    run_is_held(runs_dir, member.name, "after the member's first metrics row")
-    listed = json.loads(cli("list", "--sweeps", "--format", "json", "--runs-dir", runs_dir).stdout)
-    assert "running" in json.dumps(listed) and "stale" not in json.dumps(listed), listed
-    wait_for("the member's checkpoint", lambda: checkpoints(member) >= 1, driver)
-    refused("sweep", "--resume", sweep_id, "--runs-dir", str(runs_dir), moment="after the member's checkpoint")
-    run_is_held(runs_dir, member.name, "after the member's checkpoint")
-    driver.send_signal(signal.SIGINT)
-    driver.communicate(timeout=180)
-    assert driver.returncode == 130
+    for resumes in (0, 1):  # the sweep's first driver, then `sweep --resume`'s
+        if resumes:
+            driver = start_scopelab("sweep", "--resume", sweep_id, "--runs-dir", runs_dir, "--quiet")
+            wait_for("the member's resumed record", lambda: _record(member)["status"] == "running"
+                     and _record(member)["resumed"] == 1, driver)
+            rows = logged_rows(member)
+            wait_for("the resumed member's first metrics row", lambda: logged_rows(member) > rows, driver)  # noqa: B023
+        moment = "with `sweep --resume` driving it" if resumes else "with the sweep's first driver"
+        run_is_held(runs_dir, member.name, f"after the member's metrics row ({moment})")
+        (listed,) = json.loads(cli("list", "--sweeps", "--format", "json", "--runs-dir", runs_dir).stdout)["sweeps"]
+        assert listed["status"] == "running", f"`list --sweeps` shows the sweep {listed['status']} {moment}"
+        done = checkpoints(member)
+        wait_for("the member's checkpoint", lambda: checkpoints(member) > done, driver)  # noqa: B023
+        refused("sweep", "--resume", sweep_id, "--runs-dir", str(runs_dir), moment=f"after a checkpoint ({moment})")
+        run_is_held(runs_dir, member.name, f"after a checkpoint ({moment})")
+        stop(driver)
