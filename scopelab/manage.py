@@ -114,6 +114,8 @@ def select_for_removal(request: RemoveRequest) -> list[Run]:
             raise InputError(
                 f"run {run.run_id} is still running (pid {run.record.pid} on {run.record.host}); stop it first."
             )
+        if is_owned(run.directory.path):  # a run being started: locked, its first summary.json not yet written
+            raise InputError(f"run {run.run_id} is still running (a live process is starting it); stop it first.")
         if (trash_dir(request.runs_dir) / run.run_id).exists():
             trash = trash_dir(request.runs_dir)
             raise InputError(f"run {run.run_id} is already in {trash}; purge or restore it first.")

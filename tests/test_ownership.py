@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from scopelab.ownership import Ownership
+
 from conftest import cli, start_scopelab, tiny_autoencoder, write_config
 
 ENDLESS = {"steps": 1_000_000, "log_every": 5, "checkpoint_every": 20}  # stopped by a signal long before its end
@@ -62,9 +64,12 @@ def refused(*args: str, moment: str) -> None:
 
 def run_is_held(runs_dir: Path, run_id: str, moment: str) -> None:
     """Every way of taking a run from its owner is refused, and `list` and `rm` see it running."""
+    recorded = (runs_dir / run_id / "summary.json").exists()  # a run being started has none for a moment
     listed = json.loads(cli("list", "--runs", "--format", "json", "--runs-dir", runs_dir).stdout)["runs"]
     status = next(run["status"] for run in listed if run["run_id"] == run_id)
-    assert status == "running", f"`list` shows run {run_id} {status} {moment}, while its owner lives"
+    assert status == "running" or (status == "broken" and not recorded), (
+        f"`list` shows run {run_id} {status} {moment}, while its owner lives"
+    )
     removed = cli("rm", "--yes", run_id, "--runs-dir", runs_dir)
     assert removed.exit_code == 2 and "is still running" in removed.stderr, f"`rm --yes` {moment}: {removed.stderr}"
     refused("run", "--resume", run_id, "--runs-dir", str(runs_dir), moment=moment)
@@ -75,6 +80,18 @@ def stop(owner: subprocess.Popen) -> None:
     owner.send_signal(signal.SIGINT)
     _, stderr = owner.communicate(timeout=180)
     assert owner.returncode == 130, stderr
+
+
+def test_a_run_being_started_is_not_removed(runs_dir):
+    """The moment between a new run's config.yaml and its first summary.json: locked, but with no record."""
+    starting = runs_dir / "20261127-100000-tied_ae"
+    starting.mkdir(parents=True)
+    (starting / "config.yaml").write_text("experiment: autoencoder\n")
+    with Ownership(starting, "run 20261127-100000-tied_ae"):  # held by this process, as a starting trainer holds it
+        removed = cli("rm", "--yes", starting.name, "--runs-dir", runs_dir)
+    assert removed.exit_code == 2 and "is still running (a live process is starting it)" in removed.stderr
+    assert starting.is_dir()
+    assert cli("rm", "--yes", starting.name, "--runs-dir", runs_dir).exit_code == 0  # once free, a broken run goes
 
 
 @pytest.fixture
