@@ -62,8 +62,9 @@ def refused(*args: str, moment: str) -> None:
     )
 
 
-def run_is_held(runs_dir: Path, run_id: str, moment: str) -> None:
-    """Every way of taking a run from its owner is refused, and `list` and `rm` see it running."""
+def run_is_held(runs_dir: Path, run_id: str, moment: str, restart: bool = False) -> None:
+    """Taking the run from its owner is refused (`--resume`, or with `restart` `--resume --restart`: the two
+    take turns across the moments, each a CLI process of its own), and `list` and `rm` see it running."""
     recorded = (runs_dir / run_id / "summary.json").exists()  # a run being started has none for a moment
     listed = json.loads(cli("list", "--runs", "--format", "json", "--runs-dir", runs_dir).stdout)["runs"]
     status = next(run["status"] for run in listed if run["run_id"] == run_id)
@@ -72,8 +73,7 @@ def run_is_held(runs_dir: Path, run_id: str, moment: str) -> None:
     )
     removed = cli("rm", "--yes", run_id, "--runs-dir", runs_dir)
     assert removed.exit_code == 2 and "is still running" in removed.stderr, f"`rm --yes` {moment}: {removed.stderr}"
-    refused("run", "--resume", run_id, "--runs-dir", str(runs_dir), moment=moment)
-    refused("run", "--resume", run_id, "--restart", "--runs-dir", str(runs_dir), moment=moment)
+    refused("run", "--resume", run_id, *(["--restart"] if restart else []), "--runs-dir", str(runs_dir), moment=moment)
 
 
 def stop(owner: subprocess.Popen) -> None:
@@ -107,7 +107,7 @@ def test_a_run_is_held_from_its_config_to_its_end_by_run_resume_and_restart(endl
     (run,) = runs()
     run_is_held(runs_dir, run.name, "after config.yaml appeared (run)")
     wait_for("the first metrics row", lambda: logged_rows(run) >= 1, owner)
-    run_is_held(runs_dir, run.name, "after the first metrics row (run)")
+    run_is_held(runs_dir, run.name, "after the first metrics row (run)", restart=True)
     wait_for("a checkpoint", lambda: checkpoints(run) >= 1, owner)
     run_is_held(runs_dir, run.name, "after a checkpoint (run)")
     stop(owner)
@@ -121,7 +121,7 @@ def test_a_run_is_held_from_its_config_to_its_end_by_run_resume_and_restart(endl
                  owner)
         rows_before = logged_rows(run)
         wait_for(f"a new metrics row ({name})", lambda: logged_rows(run) > rows_before, owner)  # noqa: B023
-        run_is_held(runs_dir, run.name, f"after a new metrics row ({name})")
+        run_is_held(runs_dir, run.name, f"after a new metrics row ({name})", restart=True)
         done = checkpoints(run)
         wait_for(f"a new checkpoint ({name})", lambda: checkpoints(run) != done, owner)  # noqa: B023
         run_is_held(runs_dir, run.name, f"after a new checkpoint ({name})")
@@ -150,7 +150,7 @@ def test_a_sweep_and_its_member_are_held_while_the_driver_lives_and_when_it_resu
             rows = logged_rows(member)
             wait_for("the resumed member's first metrics row", lambda: logged_rows(member) > rows, driver)  # noqa: B023
         moment = "with `sweep --resume` driving it" if resumes else "with the sweep's first driver"
-        run_is_held(runs_dir, member.name, f"after the member's metrics row ({moment})")
+        run_is_held(runs_dir, member.name, f"after the member's metrics row ({moment})", restart=True)
         (listed,) = json.loads(cli("list", "--sweeps", "--format", "json", "--runs-dir", runs_dir).stdout)["sweeps"]
         assert listed["status"] == "running", f"`list --sweeps` shows the sweep {listed['status']} {moment}"
         done = checkpoints(member)
