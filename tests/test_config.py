@@ -142,3 +142,23 @@ def test_fuzz_raw_yaml_text(tmp_path_factory, text):
         load_config(path)
     except InputError as error:
         assert str(error)
+
+
+def test_a_base_chain_merges_nested_keys_deeply(tmp_path):
+    """Each layer sets other keys of the same mappings, every value unlike the defaults: a shallow merge (a
+    child's `train:` replacing its base's whole `train:`) would drop the base's values for the defaults."""
+    (tmp_path / "bottom.yaml").write_text(yaml.safe_dump({
+        "experiment": "autoencoder",
+        "model": {"hidden_size": 40, "init_std": 0.2},
+        "train": {"learning_rate": 0.37, "optimizer": "sgd", "log_every": 7, "checkpoint_every": 21},
+    }))
+    (tmp_path / "middle.yaml").write_text(yaml.safe_dump({"base": "bottom.yaml", "train": {"steps": 12}}))
+    (tmp_path / "top.yaml").write_text(yaml.safe_dump({"base": "middle.yaml", "model": {"tied": True},
+                                                        "train": {"batch_size": 9}}))
+    config = load_config(tmp_path / "top.yaml", ("train.seed=3",))
+    train, model = config.train, config.model
+    assert (train.learning_rate, train.optimizer, train.log_every, train.checkpoint_every) == (0.37, "sgd", 7, 21), (
+        "the base's train.* values were lost under a child's train: mapping (a shallow merge of the base chain)"
+    )
+    assert (train.steps, train.batch_size, train.seed) == (12, 9, 3), "a child's or --set's own train.* value was lost"
+    assert (model.hidden_size, model.init_std, model.tied) == (40, 0.2, True), "the base's model.* values were lost"

@@ -616,3 +616,27 @@ def test_averaging_gain_is_paired_within_each_run(tmp_path, case):
     assert result.exit_code == 0, result.output
     verdicts = json.loads(result.stdout)["comparisons"][0]["verdicts"]
     assert [line for line in verdicts if "averaged prediction" in line] == ([expected] if expected else [])
+
+
+def test_compare_plot_to_a_directory_that_does_not_exist_is_one_line(real_runs, tmp_path):
+    image = tmp_path / "missing" / "losses.png"
+    result = cli("compare", "--runs-dir", runs_dir_of(real_runs), "--plot", image)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{image}: cannot write the plot (" in result.stderr and not image.parent.exists()
+
+
+def test_compare_plot_of_repeats_draws_bands_and_refuses_runs_without_losses(tmp_path):
+    runs_dir = tmp_path / "runs"
+    repeats = [("a", (0.9, 0.5)), ("a", (0.8, 0.4)), ("b", (0.7, 0.3)), ("b", (0.6, 0.2))]
+    for index, (name, losses) in enumerate(repeats):
+        fake_run(runs_dir, f"20261127-00000{index}-{name}", config_name=name, seed=index, losses=losses)
+    image = tmp_path / "bands.png"
+    result = cli("compare", "a", "b", "--runs-dir", runs_dir, "--plot", image)
+    assert result.exit_code == 0, result.stderr
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bare = tmp_path / "bare"
+    for index, name in enumerate("ab"):
+        fake_run(bare, f"20261127-00000{index}-{name}", config_name=name, seed=index)
+    result = cli("compare", "a", "b", "--runs-dir", bare, "--plot", tmp_path / "none.png")
+    assert result.exit_code == 2 and "the compared runs logged no losses to draw" in result.stderr
+    assert not (tmp_path / "none.png").exists()

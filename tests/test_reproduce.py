@@ -78,7 +78,8 @@ def test_the_extract_holds_the_tables_of_the_article_cell_for_cell():
 FIGURES = yaml.safe_load(FIGURES_FILE.read_text())
 
 
-def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: bool = True) -> RunDir:
+def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: bool = True,
+              status: str = "completed", hour: str = "10") -> RunDir:
     """A completed run of an article config at a seed, with the article's own figures plus `shift`, at the
     steps a --quick run logs. Written as the runner writes it: the resolved config, metrics.csv, summary (with
     the bundled MNIST's checksum)."""
@@ -86,7 +87,7 @@ def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: b
     overrides = reproduce.quick_overrides(load_config(path)) if quick else ()
     config = load_config(path, (*overrides, f"train.seed={seed}"))
     divisor = reproduce.QUICK_DIVISOR if quick else 1
-    run = RunDir(runs_dir / f"20261127-1000{seed:02d}-{name}")
+    run = RunDir(runs_dir / f"20261127-{hour}00{seed:02d}-{name}")
     run.path.mkdir(parents=True)
     run.write_text("config.yaml", dump_config(config))
     rows = []
@@ -103,7 +104,7 @@ def write_run(runs_dir: Path, name: str, seed: int, shift: float = 0.0, quick: b
                              "accuracy": row["accuracy"]})
         metrics = {key: value + shift for key, value in figures["test"].items()}
     run.write_metrics(rows)
-    run.write_record(RunRecord(run.run_id, name, config.experiment, "completed", metrics=metrics, wall_seconds=1.0,
+    run.write_record(RunRecord(run.run_id, name, config.experiment, status, metrics=metrics, wall_seconds=1.0,
                                data_checksum=data_checksum()))
     return run
 
@@ -199,6 +200,34 @@ def test_a_broken_run_of_an_article_config_is_an_error(runs_dir):
     assert sorted(path.name for path in runs_dir.iterdir()) == before
 
 
+def quick_steps(name: str, divisor: int) -> dict[str, int]:
+    """Each network's full-size steps // divisor, worked out here from the full config, not from reproduce's
+    own quick plan, so that a plan cutting only some networks is caught."""
+    full = load_config(builtin_path(name))
+    if full.experiment == "autoencoder":
+        return {"autoencoder": full.train.steps // divisor}
+    return {f"net{index}": network.steps // divisor for index, network in enumerate(full.networks, 1)}
+
+
+def test_quick_cuts_every_network_of_every_config():
+    for target in reproduce.plan(reproduce.ReproduceRequest(Path("no-runs"), quick=True, rerun=True)):
+        config = target.config
+        planned = [config.train.steps] if config.experiment == "autoencoder" else [n.steps for n in config.networks]
+        wanted = list(quick_steps(target.name, reproduce.QUICK_DIVISOR).values())
+        assert planned == wanted, f"--quick plans {planned} steps for {target.name}, not 1/20 of each network's"
+
+
+def assert_trained_the_quick_plan(runs_dir: Path, runs: dict[str, list[str]], divisor: int) -> None:
+    """Every network of every run trained (and logged up to) its full-size steps // divisor."""
+    for name, run_ids in runs.items():
+        wanted = quick_steps(name, divisor)
+        for run_id in run_ids:
+            run = RunDir(runs_dir / run_id)
+            last = {row["network"]: row["step"] for row in run.read_metrics()}
+            assert last == wanted, f"--quick: {name} run {run_id} trained {last} steps, not 1/{divisor} of each network"
+            assert run.read_record().steps_total == wanted, f"--quick: {name} run {run_id} planned other steps"
+
+
 def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     """For real on the bundled MNIST, at 1/1000 of the steps (10 and 5): trains the four, then finds them."""
     monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)
@@ -210,7 +239,63 @@ def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     assert {summary["status"] for summary in summaries} == {"completed"}
     assert {summary["pid"] for summary in summaries} == {os.getpid()}  # all in this one process
     assert {summary["config_file"] for summary in summaries} == {f"builtin:{n}" for n in reproduce.ARTICLE_CONFIGS}
+    assert_trained_the_quick_plan(runs_dir, report["runs"], 1000)
     second = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--quiet", "--format", "json")
     assert json.loads(second.stdout)["runs"] == report["runs"] and "4 of 4 runs found done" in second.stderr
     again = cli("reproduce", "--quick", "--rerun", "--runs-dir", runs_dir, "--quiet", "--format", "json")
     assert set(json.loads(again.stdout)["reused"]) == set() and len(list(runs_dir.iterdir())) == 8
+
+
+@pytest.mark.parametrize("status", ["interrupted", "diverged", "running", "failed"])
+def test_only_a_completed_run_is_reused(runs_dir, status):
+    """A run of the identical config that did not complete holds no result: reproduce trains that one again,
+    and it still reuses an older completed run of the same config when there is one."""
+    for name in ("untied_ae", "tied_ae", "mlp_averaged"):
+        write_run(runs_dir, name, 0)
+    newer = write_run(runs_dir, "tied_ae", 0, status=status, hour="12")
+    write_run(runs_dir, "mlp_shared", 0, status=status)
+    found = {target.name: target.run for target in reproduce.plan(reproduce.ReproduceRequest(runs_dir, quick=True))}
+    assert found["mlp_shared"] is None, f"reproduce reused a {status} run of mlp_shared as if it were completed"
+    assert found["tied_ae"] is not None and found["tied_ae"].run_id != newer.run_id, (
+        f"reproduce took the newer {status} tied_ae run, not the completed one beside it"
+    )
+    assert found["untied_ae"] is not None and found["mlp_averaged"] is not None
+
+
+def test_reproduce_with_two_jobs_runs_each_seed_as_its_own_run(runs_dir, monkeypatch):
+    """The sweep path: mlp_averaged's two seeds as a sweep, two member processes at once (the other three
+    configs are found done). Every seed must get a run of its own: a seed mapped to another seed's run would
+    report n=2 with a zero-width interval."""
+    monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)  # the overrides reach the members as --set options
+    for name in ("untied_ae", "tied_ae", "mlp_shared"):
+        for seed in (0, 1):
+            write_run(runs_dir, name, seed, shift=0.01 * seed)
+    result = cli("reproduce", "--quick", "--jobs", "2", "--seeds", "2", "--runs-dir", runs_dir, "--quiet",
+                 "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["reused"]) == 6
+    assert len(set(report["runs"]["mlp_averaged"])) == 2, "mlp_averaged's two seeds were mapped to one run"
+    summaries = [json.loads((runs_dir / run_id / "summary.json").read_text())
+                 for run_id in report["runs"]["mlp_averaged"]]
+    assert [summary["seed"] for summary in summaries] == [0, 1], "the sweep's runs are not seeds 0 and 1, in order"
+    assert {summary["status"] for summary in summaries} == {"completed"}
+    assert summaries[0]["sweep"] and len({summaries[0]["pid"], summaries[1]["pid"], os.getpid()}) == 3
+    assert_trained_the_quick_plan(runs_dir, {"mlp_averaged": report["runs"]["mlp_averaged"]}, 1000)
+    test_cells = [cell for row in report["tables"]["mlp_pair"][-3:] for cell in row if cell["config"] == "mlp_averaged"]
+    assert len(test_cells) == 3
+    for cell in test_cells:
+        assert cell["n"] == 2 and cell["std"] > 0, f"mlp_averaged {cell['label']}: its two seeds gave one value"
+
+
+def test_a_completed_run_whose_config_cannot_be_read_back_is_an_error(runs_dir):
+    write_all(runs_dir)
+    write_run(runs_dir, "tied_ae", 0, hour="11")
+    (runs_dir / "20261127-110000-tied_ae" / "config.yaml").write_text("model: [unclosed\n")
+    other = RunDir(runs_dir / "20261127-120000-smoke")  # not an article config: never looked at
+    other.path.mkdir()
+    (other.path / "summary.json").write_text("{not json")
+    result = cli("reproduce", "--quick", "--runs-dir", runs_dir)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: run 20261127-110000-tied_ae: its config.yaml cannot be read back (")
+    assert result.stderr.rstrip().endswith("remove it, or pass --rerun.")

@@ -162,6 +162,8 @@ def verdicts(results: Results, figures: dict) -> list[Verdict]:
 def _tied_verdict(results: Results, figures: dict) -> Verdict:
     claim = "tied weights end below untied (test loss)"
     untied, tied = (results.test(name, "test_loss") for name in ("untied_ae", "tied_ae"))
+    if untied is None or tied is None:
+        return Verdict(claim, None, "cannot tell: a run of untied_ae or tied_ae recorded no test loss")
     article = figures["autoencoder"]
     detail = (f"tied {tied.mean:.6f}, untied {untied.mean:.6f} "
               f"(article: {article['tied_ae']['test_loss']:.6f}, {article['untied_ae']['test_loss']:.6f})")
@@ -174,25 +176,37 @@ def _tied_verdict(results: Results, figures: dict) -> Verdict:
 
 
 def _sharing_verdict(results: Results, figures: dict) -> Verdict:
-    """Shared network 2 inherits network 1's training: its first loss is nearer network 1's last loss than
-    the first loss of a network 2 that starts fresh (the independent pair's)."""
+    """Shared network 2 inherits network 1's training: its first loss is nearer network 1's last loss (of the
+    same run) than the first loss of a network 2 that starts fresh (the independent pair's, averaged over its
+    runs). Decided in each run of mlp_shared; not clear when the runs disagree."""
     claim = "shared network 2 starts from network 1's low loss"
-    start = describe(results.per_run("mlp_shared", "net2", 0, "loss"))
-    inherited = describe(results.per_run("mlp_shared", "net1", "last", "loss"))
-    fresh = describe(results.per_run("mlp_averaged", "net2", 0, "loss"))
-    holds = abs(start.mean - inherited.mean) < abs(start.mean - fresh.mean)
+    runs = len(results.rows["mlp_shared"])
+    starts = results.per_run("mlp_shared", "net2", 0, "loss")
+    inherited = results.per_run("mlp_shared", "net1", "last", "loss")
+    fresh = results.per_run("mlp_averaged", "net2", 0, "loss")
+    if len(starts) != runs or len(inherited) != runs or not fresh:
+        return Verdict(claim, None, "cannot tell: a run of mlp_shared or mlp_averaged logged no loss at network 2's "
+                                    "first step or network 1's last")
+    fresh_mean = describe(fresh).mean
+    nearer = [abs(start - last) < abs(start - fresh_mean) for start, last in zip(starts, inherited)]
     shared, independent = figures["mlp_pair"]["mlp_shared"]["steps"], figures["mlp_pair"]["mlp_averaged"]["steps"]
     article = (shared["net2"][0]["loss"], shared["net1"][max(shared["net1"])]["loss"], independent["net2"][0]["loss"])
-    detail = (f"its first loss {start.mean:.3f}, network 1's last {inherited.mean:.3f}, an independent network 2's "
-              f"first {fresh.mean:.3f} (article: {article[0]:.3f}, {article[1]:.3f}, {article[2]:.3f})")
+    detail = (f"its first loss {describe(starts).mean:.3f}, network 1's last {describe(inherited).mean:.3f}, an "
+              f"independent network 2's first {fresh_mean:.3f} (article: {article[0]:.3f}, {article[1]:.3f}, "
+              f"{article[2]:.3f})")
+    if runs > 1:
+        detail += f"; nearer network 1's last in {sum(nearer)} of {runs} runs"
+    holds = True if all(nearer) else False if not any(nearer) else None
     return Verdict(claim, holds, detail)
 
 
 def _averaging_verdict(results: Results, figures: dict) -> Verdict:
     """Paired within each run of mlp_averaged (the same two networks), so the spread between runs cancels."""
     claim = "averaging beats the better single network (test accuracy)"
-    gains = [_gain(metrics) for metrics in results.metrics["mlp_averaged"]]
-    stat = describe([gain for gain in gains if gain is not None])
+    gains = [gain for metrics in results.metrics["mlp_averaged"] if (gain := _gain(metrics)) is not None]
+    if not gains:
+        return Verdict(claim, None, "cannot tell: no run of mlp_averaged recorded all three test accuracies")
+    stat = describe(gains)
     detail = f"gain {stat.mean:+.4f} (article: {_gain(figures['mlp_pair']['mlp_averaged']['test']):+.4f})"
     interval = mean_interval(stat)
     if interval is None:
