@@ -23,6 +23,7 @@ from tensorboard.plugins.hparams import api_pb2, backend_context, metadata
 
 from scopelab import tensorboard as board_events
 from scopelab.board import chosen_runs
+from scopelab.board_view import BoardView, trial_name
 from scopelab.config import load_config
 from scopelab.hparams import ViewColumns, experiment_of
 from scopelab.runs import RunDir, RunRecord
@@ -211,30 +212,36 @@ def _tb_events_file(file: Path) -> list[bytes]:
     ]
 
 
-def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir):
+def _view(tmp_path: Path) -> tuple[Path, BoardView, ViewColumns]:
     view = tmp_path / "view"
     view.mkdir()
-    columns = ViewColumns(view)
-    old = _written_run(runs_dir, "a-old", "autoencoder", None, {"test_loss": 0.7})
-    columns.update([old])
-    assert not list(view.iterdir())  # no session anywhere: nothing declared, TensorBoard shows no HParams
+    return view, BoardView(view), ViewColumns(view)
+
+
+def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir):
+    view, board_view, columns = _view(tmp_path)
     tied = _written_run(runs_dir, "b-tied", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
-    columns.update([old, tied])
+    board_view.update([tied])
+    columns.update([tied])
     first, experiment = _view_experiment(view)
     assert [info.name.tag for info in experiment.metric_infos] == ["test/test_loss", "autoencoder/loss"]
     untied = _written_run(runs_dir, "c-untied", "autoencoder", {"model.tied": False}, {"test_loss": 0.6})
-    columns.update([old, tied, untied])  # new hparam values: model.tied differs now
+    board_view.update([tied, untied])
+    columns.update([tied, untied])  # new hparam values: model.tied differs now
     second, experiment = _view_experiment(view)
     assert second != first and [info.differs for info in experiment.hparam_infos] == [True]
     with tf.Graph().as_default():  # a resumed run's new event file: more rows of the same tags
         writer = tf1.summary.FileWriter(str(untied.tb_dir), filename_suffix=".resumed")
         writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag="autoencoder/loss", simple_value=0.4)]), 20)
         writer.close()
-    columns.update([old, tied, untied])
+    board_view.update([tied, untied])
+    columns.update([tied, untied])
     assert _view_experiment(view)[0] == second
     mlp = _written_run(runs_dir, "d-mlp", "mlp_pair", {"model.tied": False}, {"acc_net1": 0.9})
+    board_view.update([tied, mlp])
     columns.update([tied, mlp])
     assert "test/acc_averaged" in [info.name.tag for info in _view_experiment(view)[1].metric_infos]
+    assert sorted(entry.name for entry in view.iterdir() if entry.is_dir()) == ["b-tied", "d-mlp"]
 
 
 def test_the_view_reads_again_only_the_runs_whose_events_changed(tmp_path, runs_dir, monkeypatch):
@@ -242,18 +249,27 @@ def test_the_view_reads_again_only_the_runs_whose_events_changed(tmp_path, runs_
 
     read = []
     real_read_run = scopelab.hparams.read_run
-    monkeypatch.setattr(scopelab.hparams, "read_run", lambda run: read.append(run.run_id) or real_read_run(run))
-    columns = ViewColumns(tmp_path)
+    monkeypatch.setattr(scopelab.hparams, "read_run",
+                        lambda run, events: read.append(run.run_id) or real_read_run(run, events))
+    _, board_view, columns = _view(tmp_path)
     tied = _written_run(runs_dir, "a-tied", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
     untied = _written_run(runs_dir, "b-untied", "autoencoder", {"model.tied": False}, {"test_loss": 0.6})
+    board_view.update([tied, untied])
     columns.update([tied, untied])
     columns.update([tied, untied])  # nothing changed: nothing read
     with tf.Graph().as_default():  # untied trains on: its events grow
         writer = tf1.summary.FileWriter(str(untied.tb_dir), filename_suffix=".more")
         writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag="autoencoder/loss", simple_value=0.4)]), 20)
         writer.close()
+    board_view.update([tied, untied])
     columns.update([tied, untied])
     assert read == ["a-tied", "b-untied", "b-untied"]
+
+
+def test_trial_names_put_the_time_and_config_first():
+    assert trial_name("20261206-103305-tied_ae") == "10:33:05 tied_ae"
+    assert trial_name("20261206-103305-tied_ae-3f2a") == "10:33:05 tied_ae-3f2a"
+    assert trial_name("my-run") == "my-run"  # not an id scopelab made: whole
 
 
 def test_board_picks_runs_by_id_prefix_or_config_name(runs_dir):
