@@ -354,6 +354,67 @@ def _experiment(url: str) -> dict:
     return json.loads(urllib.request.urlopen(request, timeout=30).read())
 
 
+def _session_groups(url: str) -> list[dict]:
+    """The HParams table's rows as the dashboard asks for them."""
+    request = urllib.request.Request(
+        url + "data/plugin/hparams/session_groups",
+        data=json.dumps({"experimentName": "", "allowedStatuses": list(STATUS.values()), "colParams": [],
+                         "startIndex": 0, "sliceSize": 100}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    return json.loads(urllib.request.urlopen(request, timeout=30).read()).get("sessionGroups", [])
+
+
+def _start_board(runs_dir: Path) -> tuple[subprocess.Popen, str]:
+    board = subprocess.Popen(
+        [sys.executable, "-m", "scopelab", "board", "--runs-dir", str(runs_dir), "--port", str(_free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    return board, _read_url(board, timeout=120)
+
+
+def _stop_board(board: subprocess.Popen) -> None:
+    if board.poll() is None or _group_alive(board.pid):
+        os.killpg(board.pid, signal.SIGKILL)
+        board.wait()
+
+
+def test_board_lists_every_run_in_hparams_by_a_readable_trial_name(runs_dir):
+    _written_run(runs_dir, "20261206-103305-tied_ae", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
+    # Written without the tensorboard package: graph and scalars, no session.
+    _written_run(runs_dir, "20261206-103410-untied_ae", "autoencoder", None, {"test_loss": 0.7})
+    # From before TensorBoard: no tb/ at all, only its records.
+    bare = RunDir(runs_dir / "20261205-103305-tied_ae")  # the first run's time and config, a day earlier
+    bare.path.mkdir()
+    bare.write_record(RunRecord(bare.run_id, "tied_ae", "autoencoder", "completed", metrics={"test_loss": 0.9}))
+    bare.write_metrics([{"network": "autoencoder", "step": 0, "loss": 1.5}, {"network": "autoencoder", "step": 20,
+                                                                              "loss": 1.25}])
+    for run, tied in ((runs_dir / "20261206-103410-untied_ae", False), (bare.path, True)):
+        (run / "config.yaml").write_text(f"experiment: autoencoder\nmodel:\n  tied: {str(tied).lower()}\n")
+    board, url = _start_board(runs_dir)
+    try:
+        deadline = time.monotonic() + 60
+        while len(groups := _session_groups(url)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)  # TensorBoard loads the view in the background; we wait for the rows, not a time
+        shown = {group["name"]: group for group in groups}
+        # Readable, and still apart: the day-earlier run of the same time and config keeps its whole id.
+        assert set(shown) == {"10:33:05 tied_ae", "10:34:10 untied_ae", "20261205-103305-tied_ae"}
+        for name, tied, loss in (("10:33:05 tied_ae", True, 0.5), ("10:34:10 untied_ae", False, 0.7),
+                                 ("20261205-103305-tied_ae", True, 0.9)):
+            group = shown[name]
+            assert group["hparams"]["model.tied"] is tied
+            (session,) = group["sessions"]
+            assert session["status"] == "STATUS_SUCCESS"
+            metrics = {value["name"]["tag"]: value["value"] for value in session["metricValues"]}
+            assert metrics["test/test_loss"] == pytest.approx(loss)
+        # The run without events shows its metrics.csv in Scalars, under its run id.
+        scalars = json.loads(urllib.request.urlopen(
+            url + "data/plugin/scalars/scalars?run=20261205-103305-tied_ae&tag=autoencoder/loss", timeout=30).read())
+        assert [(step, value) for _, step, value in scalars] == [(0, 1.5), (20, 1.25)]
+    finally:
+        _stop_board(board)
+
+
 def _group_alive(group: int) -> list[str]:
     """The processes of a process group that are still running (zombies, awaiting their reaper, excepted)."""
     alive = []
@@ -386,12 +447,9 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
     runs["old_ae"] = run("old_ae", tiny_autoencoder(mnist_dir, model={"tied": False}))
     ids = {name: run.name for name, run in runs.items()}
 
-    board = subprocess.Popen(
-        [sys.executable, "-m", "scopelab", "board", "--runs-dir", str(runs_dir), "--port", str(_free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    trials = {name: trial_name(run_id) for name, run_id in ids.items()}
+    board, url = _start_board(runs_dir)
     try:
-        url = _read_url(board, timeout=120)
         graphs = json.loads(urllib.request.urlopen(url + "data/plugin/graphs/info", timeout=30).read())
         assert all(graphs[run_id]["run_graph"] for run_id in ids.values())  # the old run's graph too
         descriptions = {info["name"]["tag"]: info["description"] for info in _experiment(url)["metricInfos"]}
@@ -405,12 +463,12 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
             page = browser.new_page(viewport={"width": 1800, "height": 600})
             page.goto(url + "#hparams")
             table = page.locator("tf-hparams-table-view vaadin-grid")
-            for run_id in (ids["tied_ae"], ids["untied_ae"], ids["mlp_ind"]):
-                table.locator("vaadin-grid-cell-content", has_text=run_id).wait_for(timeout=90_000)
+            for trial in trials.values():
+                table.locator("vaadin-grid-cell-content", has_text=trial).wait_for(timeout=90_000)
             shown = table.evaluate(ROWS_JS)
             page.screenshot(path=str(tmp_path / "hparams.png"))
             rows = {cells[0]: dict(zip(shown["header"], cells)) for cells in shown["rows"]}
-            assert set(rows) == {ids["tied_ae"], ids["untied_ae"], ids["mlp_ind"]}  # the old run has no row
+            assert set(rows) == set(trials.values())  # the old run too, by board's session
             # The dashboard shows five hparams, those that differ first, as when TensorBoard infers the columns itself
             # (that board declares the very hparams TensorBoard would infer is checked without a browser).
             assert shown["header"][2:6] == ["experiment", "model.tied", "name", "train.batch_size"]
@@ -419,13 +477,13 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
                 "averaged test accuracy", "test accuracy of net 1", "test accuracy of net 2", "test loss",
                 "autoencoder/loss",
             ]
-            for name, tied in (("tied_ae", "true"), ("untied_ae", "false")):
-                row = rows[ids[name]]
+            for name, tied in (("tied_ae", "true"), ("untied_ae", "false"), ("old_ae", "false")):
+                row = rows[trials[name]]
                 assert row["model.tied"] == tied and row["experiment"] == "autoencoder"
                 expected = summary_of(runs[name])["metrics"]["test_loss"]
                 assert float(row["test loss"]) == pytest.approx(expected, abs=1e-4)
                 assert row["averaged test accuracy"] == ""
-            mlp = rows[ids["mlp_ind"]]
+            mlp = rows[trials["mlp_ind"]]
             expected = summary_of(runs["mlp_ind"])["metrics"]["acc_net2"]
             assert mlp["experiment"] == "mlp_pair" and float(mlp["test accuracy of net 2"]) == pytest.approx(expected)
             page.goto(url + "#scalars")
@@ -442,6 +500,4 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
             time.sleep(0.2)
         assert not _group_alive(board.pid)  # TensorBoard's data server went with it
     finally:
-        if board.poll() is None or _group_alive(board.pid):
-            os.killpg(board.pid, signal.SIGKILL)
-            board.wait()
+        _stop_board(board)
