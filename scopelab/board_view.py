@@ -60,8 +60,8 @@ class BoardView:
         for run in runs:
             directory = self.run_view(run)
             try:
-                if not directory.is_dir():
-                    self._add(run, directory)
+                if not directory.is_dir() and not self._add(run, directory):
+                    continue
                 for event_file in run.tb_dir.glob(EVENT_FILES):
                     link = directory / event_file.name
                     if not link.is_symlink():
@@ -70,8 +70,11 @@ class BoardView:
                 shutil.rmtree(directory, ignore_errors=True)
                 self._trials.pop(run.run_id, None)
 
-    def _add(self, run: RunDir, directory: Path) -> None:
+    def _add(self, run: RunDir, directory: Path) -> bool:
+        """Board's file for a new run; False (try again at the next look) for a run that has only just started."""
         record = run.read_record(variables=False)
+        if record.status == "running" and not any(run.tb_dir.glob(EVENT_FILES)):
+            return False  # its own first events are on their way: a session made now would outlive them
         written = read_written(run.tb_dir) if run.tb_dir.is_dir() else None
         name = trial_name(run.run_id)
         if name in self._trials.values():  # the same time and config on another day
@@ -80,14 +83,23 @@ class BoardView:
         if written is not None and written.session:
             write_events(directory / BOARD_FILE, [session_start(name, written.hparams)])
         else:
-            settings = yaml.safe_load(run.config_file.read_text(encoding="utf-8")) if run.config_file.exists() else {}
-            sessions = [session_start(name, to_values(scalar_hparams(settings or {})))]
+            sessions = [session_start(name, to_values(scalar_hparams(settings_of(run))))]
             if record.status in FINAL_STATUSES:
                 sessions.append(session_end(FINAL_STATUSES[record.status]))
             # No events at all (a run from before TensorBoard): its scalars from the run's own records.
             scalars = scalars_of(run, record.metrics) if written is None or not written.tags else []
             write_events(directory / BOARD_FILE, sessions, scalars)
         self._trials[run.run_id] = name
+        return True
+
+
+def settings_of(run: RunDir) -> dict:
+    """The run's config.yaml; none when it is missing or broken (a row without hparams, not no row)."""
+    try:
+        settings = yaml.safe_load(run.config_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, yaml.YAMLError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def to_values(hparams: dict) -> dict:

@@ -266,6 +266,23 @@ def test_the_view_reads_again_only_the_runs_whose_events_changed(tmp_path, runs_
     assert read == ["a-tied", "b-untied", "b-untied"]
 
 
+def test_the_view_waits_for_a_starting_runs_own_events_and_gives_a_broken_config_an_empty_session(tmp_path, runs_dir):
+    from scopelab.hparams import read_written
+
+    view, board_view, _ = _view(tmp_path)
+    starting = RunDir(runs_dir / "20261206-103305-tied_ae")
+    starting.tb_dir.mkdir(parents=True)
+    starting.write_record(RunRecord(starting.run_id, "tied_ae", "autoencoder", "running"))
+    (starting.config_file).write_text("model: [unclosed\n")
+    board_view.update([starting])
+    assert not (view / starting.run_id).exists()  # no session from board that its own would arrive after
+    with mock.patch.object(board_events, "_hparams_plugin", lambda runs_dir: None):  # events without a session
+        board_events.Board(starting.tb_dir, _tiny_graph(), starting.run_id, {}).close("running")
+    board_view.update([starting])
+    written = read_written(view / starting.run_id)  # board's file and the link to the run's own
+    assert written.session and written.hparams == {}
+
+
 def test_trial_names_put_the_time_and_config_first():
     assert trial_name("20261206-103305-tied_ae") == "10:33:05 tied_ae"
     assert trial_name("20261206-103305-tied_ae-3f2a") == "10:33:05 tied_ae-3f2a"
