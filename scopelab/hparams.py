@@ -204,7 +204,6 @@ class ViewColumns:
         if experiment.hparam_infos:
             from tensorboard.plugins.hparams import metadata, plugin_data_pb2
 
-            # A new name each time: the data server would take a rewritten file for the one it has read.
             write_events(self._view / f"events.out.tfevents.{time.time():.6f}.scopelab-experiment",
                          [(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))])
 
