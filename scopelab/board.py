@@ -1,11 +1,12 @@
 """`scopelab board`: TensorBoard over chosen runs, each named by its run id.
 
 TensorBoard names a run by its directory relative to the logdir, which would make every run
-`<run-id>/tb`. So board serves a temporary directory of symlinks, `<run-id> -> <runs-dir>/<run-id>/tb`
-(the layout TensorBoard's own help recommends over `--logdir_spec`, which would also turn off its fast
-loader). With no run named, the links follow the runs directory while board runs, so a run started
-later appears too. The view's root holds the HParams experiment board declares over its runs (the test
-metrics' words and directions, scopelab.hparams), listed as a run "." without data. TensorBoard
+`<run-id>/tb`. So board serves a temporary view (scopelab.board_view): a directory `<run-id>` per run
+linking to its event files (links, as TensorBoard's own help recommends over `--logdir_spec`, which
+would also turn off its fast loader), with board's own file giving every run an HParams session under a
+readable trial name. With no run named, the view follows the runs directory while board runs, so a run
+started later appears too. The view's root holds the HParams experiment board declares over its runs
+(the test metrics' words and directions, scopelab.hparams), listed as a run "." without data. TensorBoard
 runs in this process: `launch` serves from a daemon thread, and its data server (a child process) exits
 when this process does.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import os
 import socket
 import sys
 import tempfile
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from scopelab.board_view import BoardView
 from scopelab.errors import InputError
 from scopelab.hparams import ViewColumns
 from scopelab.runs import RunDir, read_runs, resolve_runs, run_dirs
@@ -52,7 +53,8 @@ def serve(request: BoardRequest, echo: Callable[[str], None]) -> None:
     _check_port(request.host, request.port)
     _without_tensorflow()
     with tempfile.TemporaryDirectory(prefix="scopelab-board-") as view, StopRequest() as stop:
-        _link(Path(view), runs)
+        board_view = BoardView(Path(view))
+        board_view.update(runs)
         columns = ViewColumns(Path(view))
         columns.update(runs)
         tensorboard = program.TensorBoard()
@@ -70,7 +72,7 @@ def serve(request: BoardRequest, echo: Callable[[str], None]) -> None:
         while not stop.event.wait(FOLLOW_SECONDS):
             if not request.references:
                 runs = run_dirs(request.runs_dir)
-                _link(Path(view), runs)
+            board_view.update(runs)  # new event files of resumed runs too
             columns.update(runs)  # runs still training add columns
     echo("TensorBoard stopped.")
 
@@ -113,15 +115,3 @@ def _check_port(host: str, port: int) -> None:
                 raise InputError(f"--port {port}: the port is in use on {host}; pick another with --port.") from None
             raise InputError(f"--host {host} --port {port}: cannot listen there ({error.strerror}).") from None
 
-
-def _link(view: Path, runs: list[RunDir]) -> None:
-    """Make the view hold exactly one link per run, `<run-id> -> <run>/tb`, absolute: the view lives elsewhere.
-    The view's own files (ViewColumns' experiment) stay."""
-    wanted = {run.run_id: run.tb_dir.resolve() for run in runs}
-    for entry in view.iterdir():
-        if entry.is_symlink() and entry.name not in wanted:
-            entry.unlink()
-    for run_id, target in wanted.items():
-        link = view / run_id
-        if not link.is_symlink():
-            os.symlink(target, link, target_is_directory=True)

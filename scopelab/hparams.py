@@ -24,12 +24,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scopelab.dotted import flatten
 from scopelab.experiments import metrics_of
 from scopelab.metrics import Metric
 from scopelab.runs import RunDir
 
 EVENT_FILES = "events.out.tfevents.*"
 TEST_PREFIX = "test/"  # a test metric's scalar tag: test/<name> (written by scopelab.tensorboard.Board)
+# Only the statuses a run keeps for good end its HParams session. TensorBoard keeps the first summary
+# metadata of a tag (where the session's status lives), so an interrupted or failed run that is
+# resumed later could never replace a status written now: those stay open ("unknown" in HParams).
+FINAL_STATUSES = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE"}
+# Prose, not a setting: it would only widen the HParams table.
+NOT_HPARAMS = {"description"}
 
 
 @dataclass
@@ -44,6 +51,15 @@ class Written:
 
 def test_tag(name: str) -> str:
     return TEST_PREFIX + name
+
+
+def scalar_hparams(settings: dict) -> dict:
+    """A resolved config's scalar settings under dotted names (`model.tied`, `networks.1.optimizer`)."""
+    return {
+        key: value
+        for key, value in flatten(settings).items()
+        if isinstance(value, (bool, int, float, str)) and key not in NOT_HPARAMS
+    }
 
 
 def read_written(tb_dir: Path) -> Written:
@@ -74,14 +90,15 @@ def declared_metrics(run: RunDir) -> tuple[Metric, ...]:
     return metrics_of(experiment)
 
 
-def read_run(run: RunDir) -> tuple[Written, tuple[Metric, ...]]:
-    """What the view's columns need of one run: its events, and its experiment's declared test metrics."""
-    return read_written(run.tb_dir), declared_metrics(run)
+def read_run(run: RunDir, events: Path) -> tuple[Written, tuple[Metric, ...]]:
+    """What the view's columns need of one run: its events (in its tb/, or its directory in board's view),
+    and its experiment's declared test metrics."""
+    return read_written(events), declared_metrics(run)
 
 
 def experiment_of(runs: list[RunDir]):
-    """The api_pb2.Experiment of the view: the hparams and metrics of every run that has an HParams session."""
-    return experiment_from([read_run(run) for run in runs])
+    """The api_pb2.Experiment over runs' own events: the hparams and metrics of every run with an HParams session."""
+    return experiment_from([read_run(run, run.tb_dir) for run in runs])
 
 
 def experiment_from(readings: list[tuple[Written, tuple[Metric, ...]]]):
@@ -154,7 +171,8 @@ def metric_info(tag: str, metric: Metric | None):
 
 class ViewColumns:
     """The experiment summary at the root of a board view (TensorBoard's run "."), kept in step with the runs:
-    a run started, removed, or writing its first rows of a new tag changes the columns."""
+    a run started, removed, or writing its first rows of a new tag changes the columns. Each run is read in
+    its directory of the view (scopelab.board_view), where board gave every run a session."""
 
     def __init__(self, view: Path):
         self._view = view
@@ -166,7 +184,7 @@ class ViewColumns:
     def update(self, runs: list[RunDir]) -> None:
         """Declare the runs' columns again if their event files changed and so did the columns."""
         try:
-            sizes = {run.run_id: {str(file): file.stat().st_size for file in run.tb_dir.glob(EVENT_FILES)}
+            sizes = {run.run_id: {str(file): file.stat().st_size for file in self._events(run).glob(EVENT_FILES)}
                      for run in runs}
             changed = sizes.keys() != self._read.keys() or any(
                 self._read[run_id][0] != files for run_id, files in sizes.items())
@@ -184,26 +202,35 @@ class ViewColumns:
         for old in self._view.glob(EVENT_FILES):
             old.unlink()
         if experiment.hparam_infos:
-            write_experiment(self._view, experiment)
+            from tensorboard.plugins.hparams import metadata, plugin_data_pb2
 
+            write_events(self._view / f"events.out.tfevents.{time.time():.6f}.scopelab-experiment",
+                         [(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))])
+
+    def _events(self, run: RunDir) -> Path:
+        return self._view / run.run_id
 
     def _reading(self, run: RunDir, sizes: dict[str, int]) -> tuple:
         known = self._read.get(run.run_id)
-        return known[1] if known and known[0] == sizes else read_run(run)
+        return known[1] if known and known[0] == sizes else read_run(run, self._events(run))
 
 
-def write_experiment(directory: Path, experiment) -> None:
-    """One event file in `directory` holding the experiment summary."""
+def write_events(file: Path, hparams: list[tuple], scalars: list[tuple] = ()) -> None:
+    """An event file of HParams records (tag, HParamsPluginData) and scalars (step, tag, value)."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.plugins.hparams import metadata
+    from tensorboard.summary.writer.record_writer import RecordWriter
 
-    summary = summary_pb2.Summary()
-    summary.value.add(
-        tag=metadata.EXPERIMENT_TAG,
-        metadata=metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(experiment=experiment)),
-        tensor=metadata.NULL_TENSOR,
-    )
-    writer = EventFileWriter(str(directory))
-    writer.add_event(event_pb2.Event(wall_time=time.time(), summary=summary))
-    writer.close()
+    now = time.time()
+    events = [event_pb2.Event(wall_time=now, file_version="brain.Event:2")]
+    for tag, data in hparams:
+        summary = summary_pb2.Summary()
+        summary.value.add(tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR)
+        events.append(event_pb2.Event(wall_time=now, summary=summary))
+    for step, tag, value in scalars:
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        events.append(event_pb2.Event(wall_time=now, step=step, summary=summary))
+    with open(file, "wb") as handle:
+        writer = RecordWriter(handle)
+        for event in events:
+            writer.write(event.SerializeToString())

@@ -15,17 +15,10 @@ from typing import Any
 import tensorflow as tf
 
 from scopelab.config import Config, config_to_dict
-from scopelab.dotted import flatten
-from scopelab.hparams import test_tag
+from scopelab.hparams import FINAL_STATUSES, scalar_hparams, test_tag
 from scopelab.runs.directory import MISSING_NOTED
 
 tf1 = tf.compat.v1
-# Only the statuses a run keeps for good end its HParams session. TensorBoard keeps the first summary
-# metadata of a tag (where the session's status lives), so an interrupted or failed run that is
-# resumed later could never replace a status written now: those stay open ("unknown" in HParams).
-FINAL_STATUSES = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE"}
-# Prose, not a setting: it would only widen the HParams table.
-NOT_HPARAMS = {"description"}
 
 
 
@@ -75,11 +68,7 @@ class Board:
 
 def config_hparams(config: Config) -> dict[str, Any]:
     """The resolved config's scalar settings under dotted names (`model.tied`, `networks.1.optimizer`)."""
-    return {
-        key: value
-        for key, value in flatten(config_to_dict(config)).items()
-        if isinstance(value, (bool, int, float, str)) and key not in NOT_HPARAMS
-    }
+    return scalar_hparams(config_to_dict(config))
 
 
 def _hparams_plugin(runs_dir: Path) -> tuple | None:

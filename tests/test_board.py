@@ -23,6 +23,7 @@ from tensorboard.plugins.hparams import api_pb2, backend_context, metadata
 
 from scopelab import tensorboard as board_events
 from scopelab.board import chosen_runs
+from scopelab.board_view import BoardView, trial_name
 from scopelab.config import load_config
 from scopelab.hparams import ViewColumns, experiment_of
 from scopelab.runs import RunDir, RunRecord
@@ -211,30 +212,36 @@ def _tb_events_file(file: Path) -> list[bytes]:
     ]
 
 
-def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir):
+def _view(tmp_path: Path) -> tuple[Path, BoardView, ViewColumns]:
     view = tmp_path / "view"
     view.mkdir()
-    columns = ViewColumns(view)
-    old = _written_run(runs_dir, "a-old", "autoencoder", None, {"test_loss": 0.7})
-    columns.update([old])
-    assert not list(view.iterdir())  # no session anywhere: nothing declared, TensorBoard shows no HParams
+    return view, BoardView(view), ViewColumns(view)
+
+
+def test_the_view_declares_again_only_when_its_columns_change(tmp_path, runs_dir):
+    view, board_view, columns = _view(tmp_path)
     tied = _written_run(runs_dir, "b-tied", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
-    columns.update([old, tied])
+    board_view.update([tied])
+    columns.update([tied])
     first, experiment = _view_experiment(view)
     assert [info.name.tag for info in experiment.metric_infos] == ["test/test_loss", "autoencoder/loss"]
     untied = _written_run(runs_dir, "c-untied", "autoencoder", {"model.tied": False}, {"test_loss": 0.6})
-    columns.update([old, tied, untied])  # new hparam values: model.tied differs now
+    board_view.update([tied, untied])
+    columns.update([tied, untied])  # new hparam values: model.tied differs now
     second, experiment = _view_experiment(view)
     assert second != first and [info.differs for info in experiment.hparam_infos] == [True]
     with tf.Graph().as_default():  # a resumed run's new event file: more rows of the same tags
         writer = tf1.summary.FileWriter(str(untied.tb_dir), filename_suffix=".resumed")
         writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag="autoencoder/loss", simple_value=0.4)]), 20)
         writer.close()
-    columns.update([old, tied, untied])
+    board_view.update([tied, untied])
+    columns.update([tied, untied])
     assert _view_experiment(view)[0] == second
     mlp = _written_run(runs_dir, "d-mlp", "mlp_pair", {"model.tied": False}, {"acc_net1": 0.9})
+    board_view.update([tied, mlp])
     columns.update([tied, mlp])
     assert "test/acc_averaged" in [info.name.tag for info in _view_experiment(view)[1].metric_infos]
+    assert sorted(entry.name for entry in view.iterdir() if entry.is_dir()) == ["b-tied", "d-mlp"]
 
 
 def test_the_view_reads_again_only_the_runs_whose_events_changed(tmp_path, runs_dir, monkeypatch):
@@ -242,18 +249,44 @@ def test_the_view_reads_again_only_the_runs_whose_events_changed(tmp_path, runs_
 
     read = []
     real_read_run = scopelab.hparams.read_run
-    monkeypatch.setattr(scopelab.hparams, "read_run", lambda run: read.append(run.run_id) or real_read_run(run))
-    columns = ViewColumns(tmp_path)
+    monkeypatch.setattr(scopelab.hparams, "read_run",
+                        lambda run, events: read.append(run.run_id) or real_read_run(run, events))
+    _, board_view, columns = _view(tmp_path)
     tied = _written_run(runs_dir, "a-tied", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
     untied = _written_run(runs_dir, "b-untied", "autoencoder", {"model.tied": False}, {"test_loss": 0.6})
+    board_view.update([tied, untied])
     columns.update([tied, untied])
     columns.update([tied, untied])  # nothing changed: nothing read
     with tf.Graph().as_default():  # untied trains on: its events grow
         writer = tf1.summary.FileWriter(str(untied.tb_dir), filename_suffix=".more")
         writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(tag="autoencoder/loss", simple_value=0.4)]), 20)
         writer.close()
+    board_view.update([tied, untied])
     columns.update([tied, untied])
     assert read == ["a-tied", "b-untied", "b-untied"]
+
+
+def test_the_view_waits_for_a_starting_runs_own_events_and_gives_a_broken_config_an_empty_session(tmp_path, runs_dir):
+    from scopelab.hparams import read_written
+
+    view, board_view, _ = _view(tmp_path)
+    starting = RunDir(runs_dir / "20261206-103305-tied_ae")
+    starting.tb_dir.mkdir(parents=True)
+    starting.write_record(RunRecord(starting.run_id, "tied_ae", "autoencoder", "running"))
+    (starting.config_file).write_text("model: [unclosed\n")
+    board_view.update([starting])
+    assert not (view / starting.run_id).exists()  # no session from board that its own would arrive after
+    with mock.patch.object(board_events, "_hparams_plugin", lambda runs_dir: None):  # events without a session
+        board_events.Board(starting.tb_dir, _tiny_graph(), starting.run_id, {}).close("running")
+    board_view.update([starting])
+    written = read_written(view / starting.run_id)  # board's file and the link to the run's own
+    assert written.session and written.hparams == {}
+
+
+def test_trial_names_put_the_time_and_config_first():
+    assert trial_name("20261206-103305-tied_ae") == "10:33:05 tied_ae"
+    assert trial_name("20261206-103305-tied_ae-3f2a") == "10:33:05 tied_ae-3f2a"
+    assert trial_name("my-run") == "my-run"  # not an id scopelab made: whole
 
 
 def test_board_picks_runs_by_id_prefix_or_config_name(runs_dir):
@@ -338,6 +371,67 @@ def _experiment(url: str) -> dict:
     return json.loads(urllib.request.urlopen(request, timeout=30).read())
 
 
+def _session_groups(url: str) -> list[dict]:
+    """The HParams table's rows as the dashboard asks for them."""
+    request = urllib.request.Request(
+        url + "data/plugin/hparams/session_groups",
+        data=json.dumps({"experimentName": "", "allowedStatuses": list(STATUS.values()), "colParams": [],
+                         "startIndex": 0, "sliceSize": 100}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    return json.loads(urllib.request.urlopen(request, timeout=30).read()).get("sessionGroups", [])
+
+
+def _start_board(runs_dir: Path) -> tuple[subprocess.Popen, str]:
+    board = subprocess.Popen(
+        [sys.executable, "-m", "scopelab", "board", "--runs-dir", str(runs_dir), "--port", str(_free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    return board, _read_url(board, timeout=120)
+
+
+def _stop_board(board: subprocess.Popen) -> None:
+    if board.poll() is None or _group_alive(board.pid):
+        os.killpg(board.pid, signal.SIGKILL)
+        board.wait()
+
+
+def test_board_lists_every_run_in_hparams_by_a_readable_trial_name(runs_dir):
+    _written_run(runs_dir, "20261206-103305-tied_ae", "autoencoder", {"model.tied": True}, {"test_loss": 0.5})
+    # Written without the tensorboard package: graph and scalars, no session.
+    _written_run(runs_dir, "20261206-103410-untied_ae", "autoencoder", None, {"test_loss": 0.7})
+    # From before TensorBoard: no tb/ at all, only its records.
+    bare = RunDir(runs_dir / "20261205-103305-tied_ae")  # the first run's time and config, a day earlier
+    bare.path.mkdir()
+    bare.write_record(RunRecord(bare.run_id, "tied_ae", "autoencoder", "completed", metrics={"test_loss": 0.9}))
+    bare.write_metrics([{"network": "autoencoder", "step": 0, "loss": 1.5}, {"network": "autoencoder", "step": 20,
+                                                                              "loss": 1.25}])
+    for run, tied in ((runs_dir / "20261206-103410-untied_ae", False), (bare.path, True)):
+        (run / "config.yaml").write_text(f"experiment: autoencoder\nmodel:\n  tied: {str(tied).lower()}\n")
+    board, url = _start_board(runs_dir)
+    try:
+        deadline = time.monotonic() + 60
+        while len(groups := _session_groups(url)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)  # TensorBoard loads the view in the background; we wait for the rows, not a time
+        shown = {group["name"]: group for group in groups}
+        # Readable, and still apart: the day-earlier run of the same time and config keeps its whole id.
+        assert set(shown) == {"10:33:05 tied_ae", "10:34:10 untied_ae", "20261205-103305-tied_ae"}
+        for name, tied, loss in (("10:33:05 tied_ae", True, 0.5), ("10:34:10 untied_ae", False, 0.7),
+                                 ("20261205-103305-tied_ae", True, 0.9)):
+            group = shown[name]
+            assert group["hparams"]["model.tied"] is tied
+            (session,) = group["sessions"]
+            assert session["status"] == "STATUS_SUCCESS"
+            metrics = {value["name"]["tag"]: value["value"] for value in session["metricValues"]}
+            assert metrics["test/test_loss"] == pytest.approx(loss)
+        # The run without events shows its metrics.csv in Scalars, under its run id.
+        scalars = json.loads(urllib.request.urlopen(
+            url + "data/plugin/scalars/scalars?run=20261205-103305-tied_ae&tag=autoencoder/loss", timeout=30).read())
+        assert [(step, value) for _, step, value in scalars] == [(0, 1.5), (20, 1.25)]
+    finally:
+        _stop_board(board)
+
+
 def _group_alive(group: int) -> list[str]:
     """The processes of a process group that are still running (zombies, awaiting their reaper, excepted)."""
     alive = []
@@ -370,12 +464,9 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
     runs["old_ae"] = run("old_ae", tiny_autoencoder(mnist_dir, model={"tied": False}))
     ids = {name: run.name for name, run in runs.items()}
 
-    board = subprocess.Popen(
-        [sys.executable, "-m", "scopelab", "board", "--runs-dir", str(runs_dir), "--port", str(_free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    trials = {name: trial_name(run_id) for name, run_id in ids.items()}
+    board, url = _start_board(runs_dir)
     try:
-        url = _read_url(board, timeout=120)
         graphs = json.loads(urllib.request.urlopen(url + "data/plugin/graphs/info", timeout=30).read())
         assert all(graphs[run_id]["run_graph"] for run_id in ids.values())  # the old run's graph too
         descriptions = {info["name"]["tag"]: info["description"] for info in _experiment(url)["metricInfos"]}
@@ -389,12 +480,12 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
             page = browser.new_page(viewport={"width": 1800, "height": 600})
             page.goto(url + "#hparams")
             table = page.locator("tf-hparams-table-view vaadin-grid")
-            for run_id in (ids["tied_ae"], ids["untied_ae"], ids["mlp_ind"]):
-                table.locator("vaadin-grid-cell-content", has_text=run_id).wait_for(timeout=90_000)
+            for trial in trials.values():
+                table.locator("vaadin-grid-cell-content", has_text=trial).wait_for(timeout=90_000)
             shown = table.evaluate(ROWS_JS)
             page.screenshot(path=str(tmp_path / "hparams.png"))
             rows = {cells[0]: dict(zip(shown["header"], cells)) for cells in shown["rows"]}
-            assert set(rows) == {ids["tied_ae"], ids["untied_ae"], ids["mlp_ind"]}  # the old run has no row
+            assert set(rows) == set(trials.values())  # the old run too, by board's session
             # The dashboard shows five hparams, those that differ first, as when TensorBoard infers the columns itself
             # (that board declares the very hparams TensorBoard would infer is checked without a browser).
             assert shown["header"][2:6] == ["experiment", "model.tied", "name", "train.batch_size"]
@@ -403,13 +494,13 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
                 "averaged test accuracy", "test accuracy of net 1", "test accuracy of net 2", "test loss",
                 "autoencoder/loss",
             ]
-            for name, tied in (("tied_ae", "true"), ("untied_ae", "false")):
-                row = rows[ids[name]]
+            for name, tied in (("tied_ae", "true"), ("untied_ae", "false"), ("old_ae", "false")):
+                row = rows[trials[name]]
                 assert row["model.tied"] == tied and row["experiment"] == "autoencoder"
                 expected = summary_of(runs[name])["metrics"]["test_loss"]
                 assert float(row["test loss"]) == pytest.approx(expected, abs=1e-4)
                 assert row["averaged test accuracy"] == ""
-            mlp = rows[ids["mlp_ind"]]
+            mlp = rows[trials["mlp_ind"]]
             expected = summary_of(runs["mlp_ind"])["metrics"]["acc_net2"]
             assert mlp["experiment"] == "mlp_pair" and float(mlp["test accuracy of net 2"]) == pytest.approx(expected)
             page.goto(url + "#scalars")
@@ -426,6 +517,4 @@ def test_board_shows_tied_untied_and_mlp_in_hparams_by_their_declared_metrics_an
             time.sleep(0.2)
         assert not _group_alive(board.pid)  # TensorBoard's data server went with it
     finally:
-        if board.poll() is None or _group_alive(board.pid):
-            os.killpg(board.pid, signal.SIGKILL)
-            board.wait()
+        _stop_board(board)
