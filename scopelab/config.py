@@ -324,6 +324,8 @@ def _apply_override(raw: dict, schema: type, keys: list[str], value: Any, where:
         last = depth == len(keys) - 1
         dotted = ".".join(keys[: depth + 1])
         if dataclasses.is_dataclass(hint):
+            if not isinstance(node, dict):  # the file has a list (say `train: []`) where a mapping belongs
+                raise InputError(f"{where}: '{'.'.join(keys[:depth])}' is a list in the config; expected a mapping.")
             hints = get_type_hints(hint)
             if key not in hints:
                 prefix = dotted[: -len(key)]

@@ -187,7 +187,8 @@ def select_for_removal(request: RemoveRequest) -> list[Run]:
                 f"run {run.run_id} is still running (pid {run.record.pid} on {run.record.host}); stop it first."
             )
         if is_owned(run.directory.path):  # a run being started: locked, its first summary.json not yet written
-            raise InputError(f"run {run.run_id} is still running (a live process is starting it); stop it first.")
+            raise InputError(f"run {run.run_id} is in use by another scopelab process (it is being started or "
+                             "resumed); stop it first.")
         _check_trash_free(request.runs_dir, run)
         sweep = _sweep_dir(request.runs_dir, run)
         if sweep:

@@ -13,6 +13,7 @@ from test_reproduce import write_all
 
 from scopelab.cli import main
 from scopelab.config_source import builtin_names
+from scopelab.runs.directory import mark
 
 from conftest import cli
 
@@ -34,6 +35,7 @@ def runs_dir(tmp_path_factory) -> Path:
     """The article's four configs, one run each (written, not trained), and one run of them in the trash."""
     runs_dir = tmp_path_factory.mktemp("completion") / "runs"
     write_all(runs_dir)
+    mark(runs_dir)  # a runs directory scopelab made: rm acts in it
     assert cli("rm", "20261127-100000-mlp_shared", "--yes", "--runs-dir", runs_dir).exit_code == 0
     return runs_dir
 

@@ -65,12 +65,12 @@ def test_a_number_is_taken_as_asked_with_the_cores_shared_out(tiny):
 
 
 def run_pids(runs_dir) -> list[int]:
-    return [summary_of(run)["pid"] for run in sorted(runs_dir.iterdir()) if run.name != "sweeps"]
+    return [summary_of(run)["pid"] for run in sorted(runs_dir.iterdir()) if run.is_dir() and run.name != "sweeps"]
 
 
 def metrics_by_seed(runs_dir) -> dict[int, str]:
     return {summary_of(run)["seed"]: (run / "metrics.csv").read_text()
-            for run in runs_dir.iterdir() if run.name != "sweeps"}
+            for run in runs_dir.iterdir() if run.is_dir() and run.name != "sweeps"}
 
 
 @pytest.mark.parametrize("family", ["autoencoder", "mlp_pair"])

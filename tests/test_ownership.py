@@ -89,7 +89,7 @@ def test_a_run_being_started_is_not_removed(runs_dir):
     (starting / "config.yaml").write_text("experiment: autoencoder\n")
     with Ownership(starting, "run 20261127-100000-tied_ae"):  # held by this process, as a starting trainer holds it
         removed = cli("rm", "--yes", starting.name, "--runs-dir", runs_dir)
-    assert removed.exit_code == 2 and "is still running (a live process is starting it)" in removed.stderr
+    assert removed.exit_code == 2 and "is in use by another scopelab process (it is being started" in removed.stderr
     assert starting.is_dir()
     assert cli("rm", "--yes", starting.name, "--runs-dir", runs_dir).exit_code == 0  # once free, a broken run goes
 

@@ -117,7 +117,7 @@ def test_siamese_runs_lists_shows_and_compares_over_two_seeds(tmp_path, mnist_di
     for sharing in ("shared", "independent"):
         result = cli("run", tiny_siamese(tmp_path, mnist_dir, sharing), "--seeds", "0,1", "--runs-dir", runs, "--quiet")
         assert result.exit_code == 0, result.output
-    made = [path for path in sorted(runs.iterdir()) if path.name != "sweeps"]
+    made = [path for path in sorted(runs.iterdir()) if path.is_dir() and path.name != "sweeps"]
     assert all("pair accuracy (test) = " in (path / "log.txt").read_text() for path in made)  # as declared
     summaries = [summary_of(path) for path in made]
     assert sorted((s["config_name"], s["seed"], s["status"]) for s in summaries) == [

@@ -243,7 +243,7 @@ def test_reproduce_trains_in_one_process_and_then_reuses(runs_dir, monkeypatch):
     second = cli("reproduce", "--quick", "--runs-dir", runs_dir, "--quiet", "--format", "json")
     assert json.loads(second.stdout)["runs"] == report["runs"] and "4 of 4 runs found done" in second.stderr
     again = cli("reproduce", "--quick", "--rerun", "--runs-dir", runs_dir, "--quiet", "--format", "json")
-    assert set(json.loads(again.stdout)["reused"]) == set() and len(list(runs_dir.iterdir())) == 8
+    assert set(json.loads(again.stdout)["reused"]) == set() and len([p for p in runs_dir.iterdir() if p.is_dir()]) == 8
 
 
 @pytest.mark.parametrize("status", ["interrupted", "diverged", "running", "failed"])
@@ -263,7 +263,7 @@ def test_only_a_completed_run_is_reused(runs_dir, status):
 
 
 def test_reproduce_with_two_jobs_runs_each_seed_as_its_own_run(runs_dir, monkeypatch):
-    """The sweep path: mlp_averaged's two seeds as a sweep, two member processes at once (the other three
+    """The pool path: mlp_averaged's two seeds in one pool of two worker processes (the other three
     configs are found done). Every seed must get a run of its own: a seed mapped to another seed's run would
     report n=2 with a zero-width interval."""
     monkeypatch.setattr(reproduce, "QUICK_DIVISOR", 1000)  # the overrides reach the members as --set options
@@ -278,9 +278,9 @@ def test_reproduce_with_two_jobs_runs_each_seed_as_its_own_run(runs_dir, monkeyp
     assert len(set(report["runs"]["mlp_averaged"])) == 2, "mlp_averaged's two seeds were mapped to one run"
     summaries = [json.loads((runs_dir / run_id / "summary.json").read_text())
                  for run_id in report["runs"]["mlp_averaged"]]
-    assert [summary["seed"] for summary in summaries] == [0, 1], "the sweep's runs are not seeds 0 and 1, in order"
+    assert [summary["seed"] for summary in summaries] == [0, 1], "the pool's runs are not seeds 0 and 1, in order"
     assert {summary["status"] for summary in summaries} == {"completed"}
-    assert summaries[0]["sweep"] and len({summaries[0]["pid"], summaries[1]["pid"], os.getpid()}) == 3
+    assert len({summaries[0]["pid"], summaries[1]["pid"], os.getpid()}) == 3  # two workers, neither this process
     assert_trained_the_quick_plan(runs_dir, {"mlp_averaged": report["runs"]["mlp_averaged"]}, 1000)
     test_cells = [cell for row in report["tables"]["mlp_pair"][-3:] for cell in row if cell["config"] == "mlp_averaged"]
     assert len(test_cells) == 3
