@@ -92,7 +92,8 @@ def test_the_wheel_works_from_an_empty_directory(tmp_path):
     quick = run([scopelab, "reproduce", "--quick"], empty, env)
     assert quick.stdout.startswith("The article's figures beside scopelab's (seed 0; steps cut to 1/20")
     assert quick.stdout.count("(steps cut to 1/20 by --quick") == 3  # each verdict says so
-    assert sorted(path.name.split("-", 2)[2] for path in (empty / "runs").iterdir() if path.is_dir() and path.name != "sweeps") == [
+    made = [path for path in (empty / "runs").iterdir() if path.is_dir() and path.name != "sweeps"]
+    assert sorted(path.name.split("-", 2)[2] for path in made) == [
         "mlp_averaged", "mlp_shared", "smoke", "tied_ae", "untied_ae"
     ]
     assert not (empty / "configs").exists()  # nothing needed from a clone
