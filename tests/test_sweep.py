@@ -218,7 +218,8 @@ def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'scopelab[ray]')")
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    # On loopback even where the machine has another address (Ray binds the node's IP by default).
+    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", _node_ip_address="127.0.0.1")
     try:
         address = context.address_info["gcs_address"]
         assert address.startswith("127.0.0.1:")
