@@ -32,13 +32,15 @@ CLI_PAGE = "docs/cli.md"
 
 # The workspace every page starts from: configs/ and runs/ beside synthetic data (SCOPELAB_DATA=mnist).
 WORKSPACE_CONFIGS = {
-    "tied_small.yaml": "# tied_ae, 100 steps\nbase: tied_ae\ntrain: {steps: 100, log_every: 25}\n",
-    "untied_small.yaml": "# untied_ae, 100 steps\nbase: untied_ae\ntrain: {steps: 100, log_every: 25}\n",
+    "tied_small.yaml": "# tied_ae, 300 steps\nbase: tied_ae\ntrain: {steps: 300, log_every: 75}\n",
+    "untied_small.yaml": "# untied_ae, 300 steps\nbase: untied_ae\ntrain: {steps: 300, log_every: 75}\n",
 }
+# One run at a time (--jobs 1), each long enough (about 2 s on 2 quiet cores) that no two runs start in the
+# same second: their ids would then differ only by a random suffix, and a short id would name both.
 WORKSPACE = [
-    "scopelab run tied_small --seeds 2 --quiet",
-    "scopelab run untied_small --seeds 2 --quiet",
-    "scopelab sweep smoke --grid train.learning_rate=0.03,0.3 --quiet",
+    "scopelab run tied_small --seeds 2 --jobs 1 --quiet",
+    "scopelab run untied_small --seeds 2 --jobs 1 --quiet",
+    "scopelab sweep smoke --grid train.learning_rate=0.03,0.3 --jobs 1 --quiet",
 ]
 FIRST_STAMP = (2026, 11, 27, 10)  # the fixed stamps: 20261127-100000, 20261127-100100, ...
 STAMP = re.compile(r"\b\d{8}-\d{6}\b")
