@@ -75,7 +75,7 @@ LEVELS = (
     ("inputs and records", ("config", "config_source", "data", "runs", "checkpoints", "footprint", "provenance")),
     ("models", ("layers", "modules", "experiments")),
     ("training", ("trainer", "tensorboard", "hparams")),
-    ("reporting", ("report", "manage", "inspector", "scopes", "board",
+    ("reporting", ("report", "manage", "inspector", "scopes", "board", "export_mlflow",
                    "reproduce_request")),  # reproduce_request: the plain data reproduce hands its report
     ("orchestration", ("runner", "sweep", "reproduce")),
     ("command line", ("cli", "__main__")),
