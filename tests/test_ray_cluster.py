@@ -1,0 +1,129 @@
+"""A Ray sweep on a two-node loopback cluster whose worker cannot see the driver's disk: the head has no CPUs
+for tasks, and the worker node runs in its own mount namespace with a private tmpfs over the directory that
+holds the driver's runs directory. Every member's run directory must still arrive in the driver's."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_autoencoder, write_config
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'scopelab[ray]')")
+
+RAY = str(Path(sys.executable).parent / "ray")  # the `ray` command of this environment
+WORKER_HOST = "scopelab-ray-worker"
+CLUSTER_START_LIMIT = 180  # seconds: the bound on waiting for the worker node to join, not a pause
+# No usage statistics; no token authentication (Ray 2.5x turns it on by default: every process would
+# then need the token `ray start` made), since this cluster lives only on loopback for the test.
+RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+
+
+def can_unshare() -> str | None:
+    """Why a private mount namespace with a tmpfs cannot be made here (None: it can)."""
+    if shutil.which("unshare") is None:
+        return "no unshare command"
+    probe = subprocess.run(["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c",
+                            "mount -t tmpfs tmpfs /mnt && hostname probe"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else f"cannot unshare a mount namespace ({probe.stderr.strip()}; needs root)"
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for probe in sockets:
+        probe.bind(("127.0.0.1", 0))
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
+def node_ports() -> list[str]:
+    """Every port a Ray node would otherwise take at a fixed default: two nodes share 127.0.0.1."""
+    names = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--runtime-env-agent-port",
+             "--metrics-export-port", "--node-manager-port", "--object-manager-port")
+    return [f"{name}={port}" for name, port in zip(names, free_ports(len(names)))]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """Head (no CPUs) and a worker node (2 CPUs) whose view of tmp_path is an empty private tmpfs, and whose
+    host name (its own UTS namespace) is WORKER_HOST, which every run it makes records."""
+    reason = can_unshare()
+    if reason:
+        pytest.skip(reason)
+    (port,) = free_ports(1)
+    address = f"127.0.0.1:{port}"
+    common = ["--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats"]
+    head = subprocess.Popen(
+        [RAY, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false", *common,
+         *node_ports()],
+        env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    worker_command = " ".join([RAY, "start", f"--address={address}", "--num-cpus=2", *common, *node_ports()])
+    worker = None
+    try:
+        wait_for_cpus(address, 0, head)  # the head is up
+        worker = subprocess.Popen(
+            ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c",
+             f"hostname {WORKER_HOST} && mount -t tmpfs tmpfs {tmp_path} && exec {worker_command}"],
+            env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_for_cpus(address, 2, worker)
+        yield address
+    finally:
+        for process in (worker, head):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+
+
+def wait_for_cpus(address: str, cpus: int, process: subprocess.Popen) -> None:
+    """Until the cluster at address has `cpus` CPUs (asked of the cluster in a subprocess: an event, bounded)."""
+    script = (f"import ray, sys\nray.init(address={address!r}, logging_level='ERROR')\n"
+              "print(int(ray.cluster_resources().get('CPU', 0)))")
+    deadline = time.monotonic() + CLUSTER_START_LIMIT
+    while True:
+        assert process.poll() is None, "a Ray node exited while starting"
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=RAY_ENV, timeout=120)
+        if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(cpus)]:
+            return
+        assert time.monotonic() < deadline, f"the Ray cluster did not reach {cpus} CPUs: {done.stderr[-500:]}"
+        time.sleep(0.5)
+
+
+def test_a_sweep_on_a_worker_without_the_drivers_disk_lands_every_run(cluster, tmp_path, mnist_dir):
+    address = cluster
+    runs_dir = tmp_path / "runs"
+    config = write_config(tmp_path / "tiny.yaml", tiny_autoencoder(mnist_dir))
+    driver = subprocess.run(
+        [sys.executable, "-m", "scopelab", "sweep", str(config), "--seeds", "2", "--executor", "ray",
+         "--address", address, "--runs-dir", str(runs_dir), "--quiet"],
+        capture_output=True, text=True, env=RAY_ENV, timeout=600,
+    )
+    assert driver.returncode == 0, driver.stderr
+    (sweep_dir,) = (runs_dir / "sweeps").iterdir()
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [member["status"] for member in record["members"]] == ["completed", "completed"]
+    run_ids = [member["run_id"] for member in record["members"]]
+    assert len(set(run_ids)) == 2
+    assert sorted(path.name for path in runs_dir.iterdir() if path.name != "sweeps") == sorted(run_ids)
+    for run_id in run_ids:
+        run_dir = runs_dir / run_id
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["run_id"] == run_id
+        steps = [int(row["step"]) for row in csv.DictReader((run_dir / "metrics.csv").open())]
+        assert steps == [0, 10, 20, 30]
+        assert any((run_dir / "ckpt").glob("state-*.json"))
+        assert summary["sweep"] == record["sweep_id"]
+        assert summary["host"] == WORKER_HOST  # the member ran in a process on the worker node
