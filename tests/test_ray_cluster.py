@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def cluster(tmp_path):
         pytest.skip(reason)
     (port,) = free_ports(1)
     address = f"127.0.0.1:{port}"
-    common = ["--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats"]
+    # A temp dir of its own: Ray writes the "current cluster" into <temp-dir>/ray_current_cluster, where a
+    # later ray.init() elsewhere on this machine would find it. Short: Ray's socket paths must fit 107 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="scopelab-ray-", dir="/tmp")
+    common = ["--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats", f"--temp-dir={temp_dir}"]
     head = subprocess.Popen(
         [RAY, "start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false", *common,
          *node_ports()],
@@ -86,6 +90,7 @@ def cluster(tmp_path):
             if process is not None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=60)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def wait_for_cpus(address: str, cpus: int, process: subprocess.Popen) -> None:
