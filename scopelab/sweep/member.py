@@ -157,7 +157,7 @@ def pack(directory: Path) -> bytes:
     import tarfile
 
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(directory, arcname=".")
     return buffer.getvalue()
 
@@ -166,5 +166,5 @@ def unpack(data: bytes, directory: Path) -> None:
     import io
     import tarfile
 
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
         archive.extractall(directory, filter="data")  # no absolute paths, links out or devices
