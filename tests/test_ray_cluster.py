@@ -20,8 +20,6 @@ import pytest
 
 from conftest import tiny_autoencoder, write_config
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'scopelab[ray]')")
-
 RAY = str(Path(sys.executable).parent / "ray")  # the `ray` command of this environment
 WORKER_HOST = "scopelab-ray-worker"
 CLUSTER_START_LIMIT = 180  # seconds: the bound on waiting for the worker node to join, not a pause
@@ -60,6 +58,7 @@ def node_ports() -> list[str]:
 def cluster(tmp_path):
     """Head (no CPUs) and a worker node (2 CPUs) whose view of tmp_path is an empty private tmpfs, and whose
     host name (its own UTS namespace) is WORKER_HOST, which every run it makes records."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'scopelab[ray]')")
     reason = can_unshare()
     if reason:
         pytest.skip(reason)
@@ -132,3 +131,38 @@ def test_a_sweep_on_a_worker_without_the_drivers_disk_lands_every_run(cluster, t
         assert any((run_dir / "ckpt").glob("state-*.json"))
         assert summary["sweep"] == record["sweep_id"]
         assert summary["host"] == WORKER_HOST  # the member ran in a process on the worker node
+
+
+def shipped_run(tmp_path: Path, run_id: str, marker: str) -> dict:
+    """A member's result as a worker returns it: a run directory with a record, packed."""
+    from scopelab.runs.directory import RunDir
+    from scopelab.runs.record import RunRecord
+    from scopelab.sweep.member import pack
+
+    made = RunDir(tmp_path / "worker" / marker / run_id)
+    made.path.mkdir(parents=True)
+    made.write_record(RunRecord(run_id=run_id, config_name="tiny", experiment="autoencoder", status="completed"))
+    made.write_text("log.txt", marker)
+    return {"member": 0, "run_id": run_id, "status": "completed", "error": None, "run_tar": pack(made.path)}
+
+
+def test_landing_keeps_runs_apart_and_swaps_a_resumed_one_whole(tmp_path):
+    from scopelab.sweep.member import land
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    fresh = {"runs_dir": str(runs_dir), "resume": None}
+    first = land(shipped_run(tmp_path, "20261206-101500-tiny", "first"), fresh)
+    # Another node started a run of the same config in the same second: same id, chosen in its scratch.
+    second = land(shipped_run(tmp_path, "20261206-101500-tiny", "second"), fresh)
+    assert first["run_id"] == "20261206-101500-tiny" and second["run_id"].startswith("20261206-101500-tiny-")
+    assert (runs_dir / first["run_id"] / "log.txt").read_text() == "first"
+    assert (runs_dir / second["run_id"] / "log.txt").read_text() == "second"
+    assert json.loads((runs_dir / second["run_id"] / "summary.json").read_text())["run_id"] == second["run_id"]
+    # A resumed member comes back under its own id and replaces the old copy.
+    resuming = {"runs_dir": str(runs_dir), "resume": first["run_id"]}
+    resumed = land(shipped_run(tmp_path, first["run_id"], "resumed"), resuming)
+    assert resumed["run_id"] == first["run_id"]
+    assert (runs_dir / first["run_id"] / "log.txt").read_text() == "resumed"
+    assert sorted(path.name for path in runs_dir.iterdir()) == sorted([first["run_id"], second["run_id"]])
+    assert "run_tar" not in resumed
