@@ -1,10 +1,10 @@
 """`scopelab export mlflow`: runs written into an MLflow tracking store, one MLflow run per scopelab run.
 
-An MLflow run is found again by its tag `scopelab.run_id`, so exporting twice updates it: parameters and
-metric steps it already holds are not logged again, tags and artifacts are overwritten. While a run is being
-written its MLflow status is RUNNING; only when everything is written does it get the status that scopelab's
-run has (FINISHED for a completed one). A write that fails midway marks it FAILED, so a half-written run never
-shows as FINISHED.
+An MLflow run is found again by its tag `scopelab.run_id`, so exporting twice updates it: parameters it
+already holds are not logged again, metric points repeat exactly (MLflow's database store keeps them once),
+tags and artifacts are overwritten. While a run is being written its MLflow status is RUNNING; only when
+everything is written does it get the status that scopelab's run has (FINISHED for a completed one). A write
+that fails midway marks it FAILED, so a half-written run never shows as FINISHED.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def export_runs(request: ExportRequest, echo: Callable[[str], None]) -> int:
         raise InputError("export mlflow needs MLflow: pip install 'scopelab[mlflow]'.") from None
     for name, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    client = MlflowClient(tracking_uri=request.tracking_uri)
-    where = f"MLflow at {client.tracking_uri}"
+    where = f"MLflow at {request.tracking_uri or 'its default tracking URI'}"
     try:
+        client = MlflowClient(tracking_uri=request.tracking_uri)  # refuses some stores (MLflow 3: ./mlruns)
+        where = f"MLflow at {client.tracking_uri}"
         experiment_id = _experiment_id(client, request.experiment)
     except (MlflowException, OSError) as error:
         raise ExportFailed(f"{where}: cannot use experiment '{request.experiment}' ({_cause(error)}).") from None
@@ -141,11 +142,10 @@ def _write(client: Any, mlflow_id: str, run: Run, existing_params: dict[str, str
     for start in range(0, len(new), PARAM_BATCH):
         client.log_batch(mlflow_id, params=new[start:start + PARAM_BATCH])
     client.log_batch(mlflow_id, tags=[RunTag(key, value) for key, value in _tags(run).items()])
+    # Every point carries the run's start as its time, so a step exported again is the identical point, which
+    # MLflow's database store keeps once (a resumed run adds only its new steps).
     timestamp = _millis(run.record.started_at) or 0
-    rows = list(_metrics(run))
-    logged = {key: {metric.step for metric in client.get_metric_history(mlflow_id, key)}
-              for key in {key for key, _, _ in rows}}
-    metrics = [Metric(key, value, timestamp, step) for key, value, step in rows if step not in logged[key]]
+    metrics = [Metric(key, value, timestamp, step) for key, value, step in _metrics(run)]
     for start in range(0, len(metrics), BATCH):
         client.log_batch(mlflow_id, metrics=metrics[start:start + BATCH])
     for name in ARTIFACTS:
