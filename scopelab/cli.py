@@ -651,7 +651,8 @@ def export() -> None:
 @click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=_complete_runs)
 @RUNS_DIR
 @click.option("--tracking-uri", metavar="URI",
-              help="The MLflow tracking server or store; default: MLflow's own (MLFLOW_TRACKING_URI, else ./mlruns).")
+              help="The MLflow tracking server or store; default: MLflow's own (MLFLOW_TRACKING_URI, else "
+              "MLflow 3's ./mlflow.db).")
 @click.option("--experiment", default="scopelab", show_default=True, help="The MLflow experiment to write into.")
 def export_mlflow(references: tuple[str, ...], runs_dir: Path, tracking_uri: str | None, experiment: str) -> None:
     """Write runs into MLflow: config keys as parameters, every logged step and the test metrics as metrics,
