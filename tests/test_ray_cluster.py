@@ -55,9 +55,10 @@ def node_ports() -> list[str]:
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, tmp_path_factory):
     """Head (no CPUs) and a worker node (2 CPUs) whose view of tmp_path is an empty private tmpfs, and whose
-    host name (its own UTS namespace) is WORKER_HOST, which every run it makes records."""
+    host name (its own UTS namespace) is WORKER_HOST, which every run it makes records. Yields the address
+    and the worker's TMPDIR."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'scopelab[ray]')")
     reason = can_unshare()
     if reason:
@@ -73,7 +74,10 @@ def cluster(tmp_path):
          *node_ports()],
         env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    worker_command = " ".join([RAY, "start", f"--address={address}", "--num-cpus=2", *common, *node_ports()])
+    # The worker's TMPDIR, where members make their scratch directories: outside tmp_path, so this test sees it.
+    worker_tmp = tmp_path_factory.mktemp("worker-tmp")
+    worker_command = " ".join(["env", f"TMPDIR={worker_tmp}", RAY, "start", f"--address={address}", "--num-cpus=2",
+                               *common, *node_ports()])
     worker = None
     try:
         wait_for_cpus(address, 0, head)  # the head is up
@@ -83,10 +87,10 @@ def cluster(tmp_path):
             env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         wait_for_cpus(address, 2, worker)
-        yield address
+        yield address, worker_tmp
     finally:
         for process in (worker, head):
-            if process is not None:
+            if process is not None and process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=60)
         shutil.rmtree(temp_dir, ignore_errors=True)
@@ -107,7 +111,7 @@ def wait_for_cpus(address: str, cpus: int, process: subprocess.Popen) -> None:
 
 
 def test_a_sweep_on_a_worker_without_the_drivers_disk_lands_every_run(cluster, tmp_path, mnist_dir):
-    address = cluster
+    address, _ = cluster
     runs_dir = tmp_path / "runs"
     config = write_config(tmp_path / "tiny.yaml", tiny_autoencoder(mnist_dir))
     driver = subprocess.run(
@@ -131,6 +135,51 @@ def test_a_sweep_on_a_worker_without_the_drivers_disk_lands_every_run(cluster, t
         assert any((run_dir / "ckpt").glob("state-*.json"))
         assert summary["sweep"] == record["sweep_id"]
         assert summary["host"] == WORKER_HOST  # the member ran in a process on the worker node
+
+
+def test_a_stopped_ray_sweep_comes_back_and_resumes_to_the_uninterrupted_metrics(cluster, tmp_path, mnist_dir):
+    address, worker_tmp = cluster
+    config = write_config(tmp_path / "long.yaml", tiny_autoencoder(mnist_dir, train={"steps": 3000, "log_every": 1000}))
+    sweep = [sys.executable, "-m", "scopelab", "sweep", str(config), "--seeds", "2", "--executor", "ray",
+             "--address", address, "--quiet", "--runs-dir"]
+    whole = subprocess.run([*sweep, str(tmp_path / "whole")], capture_output=True, text=True, env=RAY_ENV,
+                           timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    runs_dir = tmp_path / "stopped"
+    driver = subprocess.Popen([*sweep, str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=RAY_ENV)
+    # Signal once a member has logged its first step in its scratch directory on the worker.
+    deadline = time.monotonic() + CLUSTER_START_LIMIT
+    while not any(worker_tmp.glob("scopelab-member-*/runs/*/metrics.csv")):
+        assert driver.poll() is None, driver.communicate()[1]
+        assert time.monotonic() < deadline, "no member started training"
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 130, err
+    (sweep_dir,) = (runs_dir / "sweeps").iterdir()
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    stopped = [member["run_id"] for member in record["members"] if member["status"] == "interrupted"]
+    assert stopped, record["members"]
+    for run_id in stopped:  # came back from the worker, stopped at a checkpoint
+        assert json.loads((runs_dir / run_id / "summary.json").read_text())["status"] == "interrupted"
+        assert any((runs_dir / run_id / "ckpt").glob("state-*.json"))
+
+    resumed = subprocess.run([*sweep[:4], "--resume", record["sweep_id"], *sweep[7:], str(runs_dir)],
+                             capture_output=True, text=True, env=RAY_ENV, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [member["status"] for member in record["members"]] == ["completed", "completed"]
+    assert {member["run_id"] for member in record["members"]} >= set(stopped)  # continued in their directories
+    by_seed = {}
+    for run in (tmp_path / "whole").iterdir():
+        if run.name != "sweeps":
+            by_seed[json.loads((run / "summary.json").read_text())["seed"]] = (run / "metrics.csv").read_text()
+    for member in record["members"]:
+        run = runs_dir / member["run_id"]
+        summary = json.loads((run / "summary.json").read_text())
+        assert (run / "metrics.csv").read_text() == by_seed[summary["seed"]]
+        assert summary["resumed"] == (1 if member["run_id"] in stopped else 0)
 
 
 def shipped_run(tmp_path: Path, run_id: str, marker: str) -> dict:

@@ -37,15 +37,34 @@ def run_ray(tasks: list[dict], request: SweepRequest, on_result: Callable[[dict]
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             if stop.event.is_set():
-                for ref in pending:
-                    ray.cancel(ref)
+                _stop_members(ray, pending, on_result)
                 return
             for ref in ready:
                 task = pending.pop(ref)
-                try:
-                    on_result(land(ray.get(ref), task))
-                except ray.exceptions.RayError as error:  # the worker died and Ray's retries ran out
-                    on_result(lost(task, f"Ray: {error}"))
+                _collect(ray, ref, task, on_result)
     finally:
         if started:
             ray.shutdown()
+
+
+def _stop_members(ray, pending: dict, on_result: Callable[[dict], None]) -> None:
+    """Ray's cancel delivers SIGINT to a running member, which stops at a checkpoint like any run and sends
+    its directory back (so `sweep --resume` continues it on any node); a member not yet started is dropped."""
+    for ref in pending:
+        ray.cancel(ref)
+    for ref, task in pending.items():
+        try:
+            _collect(ray, ref, task, on_result)
+        except ray.exceptions.TaskCancelledError:
+            continue
+
+
+def _collect(ray, ref, task: dict, on_result: Callable[[dict], None]) -> None:
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.TaskCancelledError:
+        raise
+    except ray.exceptions.RayError as error:  # the worker died and Ray's retries ran out
+        on_result(lost(task, f"Ray: {error}"))
+        return
+    on_result(land(result, task))
