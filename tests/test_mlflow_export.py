@@ -183,6 +183,7 @@ def test_an_unreachable_server_is_one_line_and_exit_1(runs):
 def test_without_tracking_uri_mlflow_tracking_uri_applies(runs, tmp_path, monkeypatch):
     store = f"sqlite:///{tmp_path / 'from-env.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.chdir(tmp_path)  # a store without a server puts its artifacts in ./mlruns
     result = cli("export", "mlflow", run_ids(runs)[0], "--runs-dir", runs)
     assert result.exit_code == 0, result.output
     assert list(exported(MlflowClient(store), "scopelab")) == [run_ids(runs)[0]]
