@@ -667,6 +667,42 @@ def reproduce(runs_dir: Path, seeds: int, rerun: bool, quick: bool, fmt: str, jo
 
 
 @main.group()
+def export() -> None:
+    """Write runs into another tool's store.
+
+    \b
+    Example:
+      scopelab export mlflow --tracking-uri http://mlflow.example:5000
+    """
+
+
+@export.command(name="mlflow")
+@click.argument("references", nargs=-1, metavar="[RUN|CONFIG]...", shell_complete=completion.runs)
+@RUNS_DIR
+@click.option("--tracking-uri", metavar="URI",
+              help="The MLflow tracking server or store; default: MLflow's own (MLFLOW_TRACKING_URI, else "
+              "MLflow 3's ./mlflow.db).")
+@click.option("--experiment", default="scopelab", show_default=True, help="The MLflow experiment to write into.")
+def export_mlflow(references: tuple[str, ...], runs_dir: Path, tracking_uri: str | None, experiment: str) -> None:
+    """Write runs into MLflow: config keys as parameters, every logged step and the test metrics as metrics,
+    tags, note, status, seed, sweep and provenance as tags, config.yaml, log.txt and summary.json as artifacts.
+
+    RUN is a run id or a unique prefix of one; CONFIG a config name, meaning all its runs. With no argument:
+    every run. Exporting a run again updates its MLflow run (found by the tag scopelab.run_id). Needs:
+    pip install 'scopelab[mlflow]'.
+
+    \b
+    Example:
+      scopelab export mlflow --tracking-uri http://127.0.0.1:5000
+      scopelab export mlflow tied_ae untied_ae --experiment variable-scopes
+    """
+    from scopelab.export_mlflow import ExportRequest, export_runs
+
+    count = export_runs(ExportRequest(references, runs_dir, tracking_uri, experiment), echo=click.echo)
+    click.echo(f"{count} run{'s' if count != 1 else ''} in MLflow experiment '{experiment}'")
+
+
+@main.group()
 def config() -> None:
     """Look at the built-in configs and copy one to edit.
 

@@ -76,7 +76,7 @@ LEVELS = (
                             "plugins")),
     ("models", ("layers", "modules", "experiments", "api")),
     ("training", ("trainer", "tensorboard", "hparams")),
-    ("reporting", ("report", "manage", "inspector", "scopes", "board", "board_view",
+    ("reporting", ("report", "manage", "inspector", "scopes", "board", "board_view", "export_mlflow",
                    "reproduce_request")),  # reproduce_request: the plain data reproduce hands its report
     ("orchestration", ("runner", "sweep", "reproduce")),
     ("command line", ("cli", "__main__", "completion")),

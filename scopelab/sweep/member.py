@@ -103,3 +103,87 @@ def run_member(task: dict) -> dict:
 def lost(task: dict, error: str) -> dict:
     """A member whose worker died before reporting; a resume finds its run, if it made one, by its summary."""
     return {"member": task["member"], "run_id": task["resume"], "status": "failed", "error": error}
+
+
+# Members that need no shared disk (the Ray executor): the task carries the config's text and, for a resume,
+# the run directory as bytes; the member trains in a scratch directory of its own machine and returns its run
+# directory as bytes, which the driver writes into the runs directory.
+
+
+def ship_task(task: dict) -> dict:
+    """The task with what a worker on another machine cannot read from the driver's disk."""
+    shipped = {**task, "config_text": Path(task["config"]).read_text()}
+    if task["resume"]:
+        shipped["run_tar"] = pack(Path(task["runs_dir"]) / task["resume"])
+    return shipped
+
+
+def run_shipped_member(task: dict) -> dict:
+    """Run a shipped task in a scratch directory and return its result with the run directory as bytes."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="scopelab-member-"))
+    try:
+        config = scratch / "config.yaml"
+        config.write_text(task["config_text"])
+        runs_dir = scratch / "runs"
+        runs_dir.mkdir()
+        if task["resume"]:
+            unpack(task["run_tar"], runs_dir / task["resume"])
+        local = {key: value for key, value in task.items() if key not in ("config_text", "run_tar")}
+        result = run_member({**local, "config": str(config), "runs_dir": str(runs_dir)})
+        if result["run_id"] and (runs_dir / result["run_id"]).is_dir():
+            result["run_tar"] = pack(runs_dir / result["run_id"])  # an interrupted or failed run comes back too
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def land(result: dict, task: dict) -> dict:
+    """Write a shipped-back run directory into the runs directory: extracted beside it under a hidden name,
+    then renamed into place, so a reader sees no run or a whole one. A resumed run's old copy is swapped out."""
+    import secrets
+    import shutil
+
+    data = result.pop("run_tar", None)
+    if data is None:
+        return result
+    runs_dir = Path(task["runs_dir"])
+    incoming = runs_dir / f".incoming-{secrets.token_hex(4)}"
+    unpack(data, incoming)
+    target = runs_dir / result["run_id"]
+    if task["resume"] == result["run_id"] and target.exists():
+        old = runs_dir / f".replaced-{secrets.token_hex(4)}"
+        target.rename(old)
+        incoming.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        return result
+    if target.exists():
+        # Two workers started runs of one config in the same second, each choosing the same id in its scratch.
+        result["run_id"] = f"{result['run_id']}-{secrets.token_hex(2)}"
+        arrived = RunDir(incoming)
+        record = arrived.read_record()
+        record.run_id = result["run_id"]
+        arrived.write_record(record)
+        target = runs_dir / result["run_id"]
+    incoming.rename(target)
+    return result
+
+
+def pack(directory: Path) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(directory, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, directory: Path) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+        archive.extractall(directory, filter="data")  # no absolute paths, links out or devices
