@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from click.shell_completion import CompletionItem
+
+if TYPE_CHECKING:  # imported where a completion needs it: --help should not pay for click's completion module
+    from click.shell_completion import CompletionItem
 
 RUNS_DIR_ENV = "SCOPELAB_RUNS_DIR"
 SHELLS = ("bash", "zsh", "fish")
@@ -59,6 +62,8 @@ def configs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list
     from scopelab.config_source import LOCAL_DIR, builtin_names
 
     if "/" in incomplete or incomplete.startswith(".") or incomplete.endswith((".yaml", ".yml")):
+        from click.shell_completion import CompletionItem
+
         return [CompletionItem(incomplete, type="file")]
     local = [path.stem for path in LOCAL_DIR.glob("*.y*ml")] if LOCAL_DIR.is_dir() else []
     return sorted(name for name in {*local, *builtin_names()} if name.startswith(incomplete))
