@@ -25,8 +25,13 @@ class StopRequest:
         self.on_signal: Callable[[int], None] = lambda number: None
 
     def stop(self, number: int) -> None:
-        self.signal_number = number
-        self.event.set()
+        # Called from a signal handler too, and a second signal can arrive while the first handler is inside
+        # event.set(), holding its lock: only the first sets the event, so a handler never waits on a lock
+        # its own thread holds (a sweep member once hung that way after its driver was killed).
+        first = self.signal_number is None
+        self.signal_number = number if first else self.signal_number
+        if first:
+            self.event.set()
 
     def __enter__(self) -> StopRequest:
         self._previous = _install(self._handle)

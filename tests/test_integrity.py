@@ -144,7 +144,10 @@ def test_members_die_with_a_killed_sweep_driver_and_the_sweep_resumes(tmp_path, 
     driver.wait()
     # The kernel sends each member SIGTERM (signals.die_with_parent); wait for the processes to end,
     # however long a busy machine takes, then read what they recorded.
-    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in members), None, "the members to exit")
+    deadline = time.monotonic() + 600  # a bound for a hung member (one once deadlocked in its signal handler)
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in members) or time.monotonic() > deadline, None,
+             "the members to exit")
+    assert not any(Path(f"/proc/{pid}").exists() for pid in members), "a member did not exit after its driver died"
     assert [summary_of(run)["status"] for run in runs] == ["interrupted"] * 2
     (sweep_file,) = (runs_dir / "sweeps").glob("*/sweep.json")
     record = json.loads(sweep_file.read_text())

@@ -208,3 +208,20 @@ def test_ctrl_c_before_training_marks_the_run_interrupted(tmp_path, mnist_dir, r
     result = cli("run", config, "--runs-dir", runs_dir, "--quiet")
     assert result.exit_code == 130 and "stopped by SIGINT" in result.stderr
     assert summary_of(only_run(runs_dir))["status"] == "interrupted"
+
+
+def test_a_second_stop_signal_inside_the_first_handler_does_not_wait_on_its_lock():
+    """A sweep member killed with its driver once hung for good: a second signal arrived while the first
+    handler was inside Event.set(), holding the event's lock, and the second handler waited for it."""
+    import threading
+
+    from scopelab.signals import StopRequest
+
+    request = StopRequest()
+    request.stop(signal.SIGTERM)
+    with request.event._cond:  # as if the first handler were still inside event.set()
+        second = threading.Thread(target=request.stop, args=(signal.SIGHUP,), daemon=True)
+        second.start()
+        second.join(timeout=60)  # a bound: before the fix it never returned
+        assert not second.is_alive(), "the second stop signal waited on the first handler's lock"
+    assert request.signal_number == signal.SIGTERM and request.event.is_set()

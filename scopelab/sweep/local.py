@@ -69,7 +69,7 @@ class _Workers:
         self.todo, self.threads, self.env, self.stop = todo, threads, env, stop
         self.parent = os.getpid()  # each worker asks for SIGTERM when it dies (signals.die_with_parent)
         self.running: set[_Worker] = set()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # forward() runs in a signal handler, maybe while this thread holds it
         self.results: queue.Queue[dict | None] = queue.Queue()  # None: a slot has finished
 
     def forward(self, number: int) -> None:
