@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from scopelab.ownership import Ownership
+from scopelab.runs.directory import mark
 
 from conftest import cli, start_scopelab, tiny_autoencoder, write_config
 
@@ -87,6 +88,7 @@ def test_a_run_being_started_is_not_removed(runs_dir):
     starting = runs_dir / "20261127-100000-tied_ae"
     starting.mkdir(parents=True)
     (starting / "config.yaml").write_text("experiment: autoencoder\n")
+    mark(runs_dir)  # a runs directory scopelab made: rm acts in it
     with Ownership(starting, "run 20261127-100000-tied_ae"):  # held by this process, as a starting trainer holds it
         removed = cli("rm", "--yes", starting.name, "--runs-dir", runs_dir)
     assert removed.exit_code == 2 and "is in use by another scopelab process (it is being started" in removed.stderr

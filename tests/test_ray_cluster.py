@@ -125,7 +125,8 @@ def test_a_sweep_on_a_worker_without_the_drivers_disk_lands_every_run(cluster, t
     assert [member["status"] for member in record["members"]] == ["completed", "completed"]
     run_ids = [member["run_id"] for member in record["members"]]
     assert len(set(run_ids)) == 2
-    assert sorted(path.name for path in runs_dir.iterdir() if path.name != "sweeps") == sorted(run_ids)
+    landed = [path.name for path in runs_dir.iterdir() if path.is_dir() and path.name != "sweeps"]
+    assert sorted(landed) == sorted(run_ids)
     for run_id in run_ids:
         run_dir = runs_dir / run_id
         summary = json.loads((run_dir / "summary.json").read_text())
