@@ -40,7 +40,7 @@ WORKSPACE_CONFIGS = {
 WORKSPACE = [
     "scopelab run tied_small --seeds 2 --jobs 1 --quiet",
     "scopelab run untied_small --seeds 2 --jobs 1 --quiet",
-    "scopelab sweep smoke --grid train.learning_rate=0.03,0.3 --jobs 1 --quiet",
+    "scopelab sweep smoke --set train.steps=500 --grid train.learning_rate=0.03,0.3 --jobs 1 --quiet",
 ]
 FIRST_STAMP = (2026, 11, 27, 10)  # the fixed stamps: 20261127-100000, 20261127-100100, ...
 STAMP = re.compile(r"\b\d{8}-\d{6}\b")
