@@ -173,7 +173,7 @@ def test_a_stopped_ray_sweep_comes_back_and_resumes_to_the_uninterrupted_metrics
     assert [member["status"] for member in record["members"]] == ["completed", "completed"]
     assert {member["run_id"] for member in record["members"]} >= set(stopped)  # continued in their directories
     by_seed = {}
-    for run in (tmp_path / "whole").iterdir():
+    for run in (path for path in (tmp_path / "whole").iterdir() if path.is_dir() and path.name != "sweeps"):
         if run.name != "sweeps":
             by_seed[json.loads((run / "summary.json").read_text())["seed"]] = (run / "metrics.csv").read_text()
     for member in record["members"]:
