@@ -73,8 +73,8 @@ def run_is_held(runs_dir: Path, run_id: str, moment: str, restart: bool = False)
         f"`list` shows run {run_id} {status} {moment}, while its owner lives"
     )
     removed = cli("rm", "--yes", run_id, "--runs-dir", runs_dir)
-    refused = "is still running" in removed.stderr or "is in use by another scopelab process" in removed.stderr
-    assert removed.exit_code == 2 and refused, f"`rm --yes` {moment}: {removed.stderr}"
+    said = "is still running" in removed.stderr or "is in use by another scopelab process" in removed.stderr
+    assert removed.exit_code == 2 and said, f"`rm --yes` {moment}: {removed.stderr}"
     refused("run", "--resume", run_id, *(["--restart"] if restart else []), "--runs-dir", str(runs_dir), moment=moment)
 
 
