@@ -29,16 +29,12 @@ PAGES = docs_tool.pages(ROOT)
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """The directory every page's commands start from, and its run ids as the docs write them."""
+    """The directory every page's commands start from, and the fixed clock its runs took their ids from."""
     directory = tmp_path_factory.mktemp(docs_tool.SCRATCH) / "workspace"
     directory.mkdir()
     return directory, docs_tool.make_workspace(directory)
 
 
-# Opt-in (pytest -m full) until the workspace's run ids are made deterministic: the fixed stamps follow the
-# order the workspace's runs were made in, which varied between two builds here, so a page naming a short id
-# could address another run (a known defect, written in the closing note of issue 23).
-@pytest.mark.full
 @pytest.mark.parametrize("page", [page for page in PAGES if "```console" in page.read_text()],
                          ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_console_block_prints_what_the_page_says(page, workspace):
@@ -47,7 +43,6 @@ def test_every_console_block_prints_what_the_page_says(page, workspace):
         "\n\n".join(map(str, differences)) + "\n\nIf the new output is right: python tools/docs.py --update")
 
 
-@pytest.mark.full  # builds the same workspace: see above
 def test_a_changed_output_is_caught_and_only_volatile_parts_are_forgiven(tmp_path, workspace):
     real = next(page for page in PAGES if page.name == "runs.md").read_text()
     (tmp_path / "docs").mkdir()

@@ -7,8 +7,8 @@ must be what the commands print; docs/cli.md is every command's --help, made the
 A block holds `$ scopelab ...` lines, each followed by what it prints (stdout and stderr as a terminal shows
 them, and `(exit code N)` when it fails). The commands of one page run in order, in a fresh copy of a small
 workspace made here (WORKSPACE: a few short runs on synthetic MNIST-format data), so a page may tag or remove
-runs without touching another page. Run and sweep ids are shown with fixed stamps (the Nth made gets
-20261127-10NN00), so the docs do not change with the clock; what still varies from one machine or minute to
+runs without touching another page. Run and sweep ids come from a fixed clock (the Nth made is
+20261127-10NN00), so the docs do not change with the time or the machine's speed; what still varies from one machine or minute to
 the next (times, durations, versions, the machine, column widths) is normalised before text and output are
 compared, and a block is rewritten only when the rest differs.
 """
@@ -35,16 +35,13 @@ WORKSPACE_CONFIGS = {
     "tied_small.yaml": "# tied_ae, 300 steps\nbase: tied_ae\ntrain: {steps: 300, log_every: 75}\n",
     "untied_small.yaml": "# untied_ae, 300 steps\nbase: untied_ae\ntrain: {steps: 300, log_every: 75}\n",
 }
-# One run at a time (--jobs 1), each long enough (about 2 s on 2 quiet cores) that no two runs start in the
-# same second: their ids would then differ only by a random suffix, and a short id would name both.
+# One run at a time (--jobs 1): every run is then made in this process, where its id comes from FixedClock.
 WORKSPACE = [
     "scopelab run tied_small --seeds 2 --jobs 1 --quiet",
     "scopelab run untied_small --seeds 2 --jobs 1 --quiet",
     "scopelab sweep smoke --set train.steps=500 --grid train.learning_rate=0.03,0.3 --jobs 1 --quiet",
 ]
 FIRST_STAMP = (2026, 11, 27, 10)  # the fixed stamps: 20261127-100000, 20261127-100100, ...
-STAMP = re.compile(r"\b\d{8}-\d{6}\b")
-ID = re.compile(r"\b(\d{8}-\d{6})(-\w+(?:-\w+)*)?")  # a run or sweep id, or its stamp alone
 SCRATCH = "scopelab-docs-"  # the temporary directories the workspace and its copies live in
 WORKSPACE_PATH = re.compile(f"(?:/[^/\\s]+)*/{SCRATCH}[^/\\s]*/workspace/?")  # wherever the temporary directory is
 
@@ -106,46 +103,17 @@ def render(block: Block) -> list[str]:
     return [text for command in block.commands for text in [f"$ {command.line}", *command.output]]
 
 
-class Ids:
-    """Real run and sweep ids <-> the fixed ones the docs show: the Nth made gets the Nth fixed stamp. A sweep
-    comes before its first member, made in the same second or the one before. A stamp alone (a short id) is
-    a run's."""
+class FixedClock:
+    """The stamps new ids start with while the docs' commands run: the Nth id made is 20261127-10NN00 whatever
+    the real time, so every build shows the same ids and a page can name a run it made."""
 
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}  # real id -> fixed id
-        self.stamps: dict[str, str] = {}  # a real run's stamp -> its fixed stamp
+    def __init__(self, made: int = 0) -> None:
+        self.made = made
 
-    def learn(self, runs_dir: Path) -> None:
-        found = [(STAMP.match(path.name)[0], kind, path.name)
-                 for kind, where in enumerate((runs_dir / "sweeps", runs_dir, runs_dir / ".trash")) if where.is_dir()
-                 for path in where.iterdir() if STAMP.match(path.name) and path.name not in self.names]
-        for stamp, kind, name in sorted(found, key=lambda entry: (entry[0], min(entry[1], 1), entry[2])):
-            year, month, day, hour = FIRST_STAMP
-            count = len(self.names)
-            fixed = f"{year}{month:02d}{day:02d}-{hour + count // 60:02d}{count % 60:02d}00"
-            self.names[name] = fixed + name[len(stamp):]
-            if kind:
-                self.stamps[stamp] = fixed
-
-    def to_real(self, text: str) -> str:
-        return self._swap(text, {v: k for k, v in self.names.items()}, {v: k for k, v in self.stamps.items()})
-
-    def to_fixed(self, text: str) -> str:
-        return self._swap(text, self.names, self.stamps)
-
-    @staticmethod
-    def _swap(text: str, names: dict[str, str], stamps: dict[str, str]) -> str:
-        def swap(match: re.Match) -> str:
-            if match[0] in names:
-                return names[match[0]]
-            return stamps.get(match[1], match[1]) + (match[2] or "")
-
-        return ID.sub(swap, text)
-
-    def copy(self) -> Ids:
-        other = Ids()
-        other.names, other.stamps = dict(self.names), dict(self.stamps)
-        return other
+    def __call__(self) -> str:
+        year, month, day, hour = FIRST_STAMP
+        count, self.made = self.made, self.made + 1
+        return f"{year}{month:02d}{day:02d}-{hour + count // 60:02d}{count % 60:02d}00"
 
 
 @contextmanager
@@ -158,8 +126,12 @@ def inside(directory: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def run_scopelab(line: str, workspace: Path) -> str:
-    """One `scopelab ...` line run by the real CLI in `workspace`: what a terminal would show."""
+def run_scopelab(line: str, workspace: Path, clock: FixedClock | None = None) -> str:
+    """One `scopelab ...` line run by the real CLI in `workspace`: what a terminal would show. The runs it
+    makes in this process take their ids from `clock` (a member run by a worker process would not: the
+    docs' commands run one at a time, --jobs 1)."""
+    from unittest import mock
+
     from click.testing import CliRunner
 
     import scopelab
@@ -171,7 +143,7 @@ def run_scopelab(line: str, workspace: Path) -> str:
     # The same environment on every machine: none of the user's settings that a run records or obeys.
     env = {name: None for name in os.environ if name.startswith(("SCOPELAB_", "TF_", "CUDA_", "OMP_"))}
     env.update(SCOPELAB_DATA="mnist", COLUMNS="80", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")  # CPU, as here
-    with inside(workspace):
+    with inside(workspace), mock.patch("scopelab.runs.directory.utc_stamp", clock or FixedClock()):
         result = CliRunner(env=env).invoke(main, words[1:], prog_name="scopelab", terminal_width=80)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise RuntimeError(f"`{line}` raised {result.exception!r}") from result.exception
@@ -184,7 +156,7 @@ def run_scopelab(line: str, workspace: Path) -> str:
     return "\n".join(text.rstrip() for text in output.split("\n"))
 
 
-def make_workspace(directory: Path) -> Ids:
+def make_workspace(directory: Path) -> FixedClock:
     """Synthetic data, two local configs and the runs of WORKSPACE: the state every page starts from."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import write_idx_dir  # the test suite's synthetic MNIST: learnable, seconds to train on
@@ -195,13 +167,12 @@ def make_workspace(directory: Path) -> Ids:
     (directory / "configs").mkdir()
     for name, text in WORKSPACE_CONFIGS.items():
         (directory / "configs" / name).write_text(text)
+    clock = FixedClock()
     for line in WORKSPACE:
-        output = run_scopelab(line, directory)
+        output = run_scopelab(line, directory, clock)
         if "(exit code" in output:
             raise RuntimeError(f"making the docs' workspace: `{line}` failed:\n{output}")
-    ids = Ids()
-    ids.learn(directory / "runs")
-    return ids
+    return clock
 
 
 @dataclass
@@ -222,7 +193,7 @@ def pages(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
-def run_page(page: Path, root: Path, workspace: Path, ids: Ids) -> tuple[list[str], list[Difference]]:
+def run_page(page: Path, root: Path, workspace: Path, workspace_clock: FixedClock) -> tuple[list[str], list[Difference]]:
     """Run a page's console blocks in a copy of the workspace; its lines as the real output would have them,
     and every command whose text differs from its output (beyond what is volatile)."""
     lines = page.read_text(encoding="utf-8").split("\n")
@@ -234,14 +205,13 @@ def run_page(page: Path, root: Path, workspace: Path, ids: Ids) -> tuple[list[st
         copy = Path(scratch) / "workspace"
         shutil.copytree(workspace, copy, symlinks=True, ignore=lambda where, _: ["mnist"] * (where == str(workspace)))
         (copy / "mnist").symlink_to(workspace / "mnist")
-        ids = ids.copy()
+        clock = FixedClock(workspace_clock.made)  # the page's first new run comes after the workspace's
         for command in (command for block in blocks for command in block.commands):
             try:
-                printed = run_scopelab(ids.to_real(command.line), copy)
+                actual = run_scopelab(command.line, copy, clock)
             except (ValueError, RuntimeError) as error:
                 raise ValueError(f"{page.relative_to(root)}:{command.index + 1}: {error}") from error
-            ids.learn(copy / "runs")
-            actual, expected = ids.to_fixed(printed), "\n".join(command.output)
+            expected = "\n".join(command.output)
             if normalise(actual) != normalise(expected):
                 differences.append(Difference(str(page.relative_to(root)), command.index + 1, command.line,
                                               expected, actual))
@@ -280,9 +250,9 @@ def check(root: Path = ROOT, update: bool = False) -> list[Difference]:
     with tempfile.TemporaryDirectory(prefix=SCRATCH) as scratch:
         workspace = Path(scratch) / "workspace"
         workspace.mkdir()
-        ids = make_workspace(workspace)
+        clock = make_workspace(workspace)
         for page in pages(root):
-            lines, found = run_page(page, root, workspace, ids)
+            lines, found = run_page(page, root, workspace, clock)
             differences += found
             if update and found:
                 page.write_text("\n".join(lines), encoding="utf-8")

@@ -235,7 +235,7 @@ def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
     atomic, so concurrent runs never share one; a name still held by a run in the trash is given back and
     another taken (restore makes its name with mkdir too, so the two cannot cross)."""
     check_runs_dir(runs_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    stamp = utc_stamp()
     candidate = f"{stamp}-{config_name}"
     while True:
         path = runs_dir / candidate
@@ -249,6 +249,12 @@ def create_run_dir(runs_dir: Path, config_name: str) -> RunDir:
         import secrets
 
         candidate = f"{stamp}-{config_name}-{secrets.token_hex(2)}"
+
+
+def utc_stamp() -> str:
+    """The time a new id starts with. (tools/docs.py swaps in a fixed clock, so the docs show the same ids on
+    every build.)"""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
 def is_run(path: Path) -> bool:
