@@ -8,8 +8,8 @@ A block holds `$ scopelab ...` lines, each followed by what it prints (stdout an
 them, and `(exit code N)` when it fails). The commands of one page run in order, in a fresh copy of a small
 workspace made here (WORKSPACE: a few short runs on synthetic MNIST-format data), so a page may tag or remove
 runs without touching another page. Run and sweep ids come from a fixed clock (the Nth made is
-20261127-10NN00), so the docs do not change with the time or the machine's speed; what still varies from one machine or minute to
-the next (times, durations, versions, the machine, column widths) is normalised before text and output are
+20261127-10NN00), so the docs do not change with the time or the machine's speed; what still varies from one
+machine or minute to the next (times, durations, versions, the machine, column widths) is normalised before text and output are
 compared, and a block is rewritten only when the rest differs.
 """
 
@@ -193,7 +193,8 @@ def pages(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
-def run_page(page: Path, root: Path, workspace: Path, workspace_clock: FixedClock) -> tuple[list[str], list[Difference]]:
+def run_page(page: Path, root: Path, workspace: Path,
+             workspace_clock: FixedClock) -> tuple[list[str], list[Difference]]:
     """Run a page's console blocks in a copy of the workspace; its lines as the real output would have them,
     and every command whose text differs from its output (beyond what is volatile)."""
     lines = page.read_text(encoding="utf-8").split("\n")
