@@ -9,8 +9,8 @@ them, and `(exit code N)` when it fails). The commands of one page run in order,
 workspace made here (WORKSPACE: a few short runs on synthetic MNIST-format data), so a page may tag or remove
 runs without touching another page. Run and sweep ids come from a fixed clock (the Nth made is
 20261127-10NN00), so the docs do not change with the time or the machine's speed; what still varies from one
-machine or minute to the next (times, durations, versions, the machine, column widths) is normalised before text and output are
-compared, and a block is rewritten only when the rest differs.
+machine or minute to the next (times, durations, versions, the machine, column widths) is normalised before
+text and output are compared, and a block is rewritten only when the rest differs.
 """
 
 from __future__ import annotations
