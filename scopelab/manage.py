@@ -347,11 +347,14 @@ def _lock_sweeps(runs_dir: Path, runs: list[Run], held: ExitStack) -> dict[str, 
             continue
         if sweep.path not in records:
             held.enter_context(sweep.records_locked())
+            # Idle before we read, not after: a driver that wrote the record and ended in between would find
+            # its last record overwritten by the one we read (a finished sweep left `running`). Once idle under
+            # this lock, a new driver waits for it before it reads, so the record cannot change under us.
+            _check_sweep_idle(run, sweep)
             try:
                 records[sweep.path] = sweep.read_sweep()
             except (OSError, ValueError):
                 records[sweep.path] = None
-        _check_sweep_idle(run, sweep)
         record = records[sweep.path]
         if record is not None:
             found[run.run_id] = (sweep, record)
