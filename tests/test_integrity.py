@@ -148,7 +148,10 @@ def test_members_die_with_a_killed_sweep_driver_and_the_sweep_resumes(tmp_path, 
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in members) or time.monotonic() > deadline, None,
              "the members to exit")
     assert not any(Path(f"/proc/{pid}").exists() for pid in members), "a member did not exit after its driver died"
-    assert [summary_of(run)["status"] for run in runs] == ["interrupted"] * 2
+    ended = [summary_of(run) for run in runs]
+    assert [summary["status"] for summary in ended] == ["interrupted"] * 2, [
+        (summary["status"], summary.get("error"), (run / "log.txt").read_text()[-2000:])
+        for summary, run in zip(ended, runs)]
     (sweep_file,) = (runs_dir / "sweeps").glob("*/sweep.json")
     record = json.loads(sweep_file.read_text())
     assert record["status"] == "running"
