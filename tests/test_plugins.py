@@ -219,6 +219,9 @@ def test_siamese_sweeps_with_two_jobs(tmp_path, mnist_dir):
     assert {summary_of(runs / member["run_id"])["pid"] for member in members}.isdisjoint({os.getpid()})
 
 
+# Opt-in: a Ray worker finds the plugin by the same entry-point lookup as the --jobs 2 workers of the test
+# above, and the Ray executor itself runs for real in tests/test_ray_cluster.py (this one cost 17 s).
+@pytest.mark.full
 @needs_siamese
 def test_siamese_sweeps_on_ray(tmp_path, mnist_dir):
     """Each member in a Ray worker process, which finds the plugin as any process of this environment does."""

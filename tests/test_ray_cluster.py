@@ -143,6 +143,9 @@ def test_a_ray_sweep_lands_every_run_from_a_worker_without_the_drivers_disk_and_
                            timeout=600)
     assert whole.returncode == 0, whole.stderr
     check_landed(tmp_path / "whole", [0, 1000, 2000, 3000])
+    (whole_sweep,) = (tmp_path / "whole" / "sweeps").iterdir()
+    record = json.loads((whole_sweep / "sweep.json").read_text())
+    assert record["executor"] == "ray" and f"--address {address}" in record["command"]
     runs_dir = tmp_path / "stopped"
     driver = subprocess.Popen([*sweep, str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=RAY_ENV)

@@ -214,6 +214,9 @@ def test_bad_sweep_input_exits_2_and_writes_nothing(tmp_path, mnist_dir, runs_di
     assert not runs_dir.exists()
 
 
+# Opt-in: tests/test_ray_cluster.py runs a real Ray sweep (two nodes, --address, the record's executor and
+# command) in the default suite; this one adds only a one-node Ray started by ray.init (27 s of the suite).
+@pytest.mark.full
 def test_ray_executor_completes_a_sweep_on_a_local_ray(tmp_path, mnist_dir, runs_dir, monkeypatch):
     # Read when ray is imported: keep every Ray address on loopback, and send no usage statistics.
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

@@ -32,14 +32,14 @@ CLI_PAGE = "docs/cli.md"
 
 # The workspace every page starts from: configs/ and runs/ beside synthetic data (SCOPELAB_DATA=mnist).
 WORKSPACE_CONFIGS = {
-    "tied_small.yaml": "# tied_ae, 300 steps\nbase: tied_ae\ntrain: {steps: 300, log_every: 75}\n",
-    "untied_small.yaml": "# untied_ae, 300 steps\nbase: untied_ae\ntrain: {steps: 300, log_every: 75}\n",
+    "tied_small.yaml": "# tied_ae, 100 steps\nbase: tied_ae\ntrain: {steps: 100, log_every: 25}\n",
+    "untied_small.yaml": "# untied_ae, 100 steps\nbase: untied_ae\ntrain: {steps: 100, log_every: 25}\n",
 }
 # One run at a time (--jobs 1): every run is then made in this process, where its id comes from FixedClock.
 WORKSPACE = [
     "scopelab run tied_small --seeds 2 --jobs 1 --quiet",
     "scopelab run untied_small --seeds 2 --jobs 1 --quiet",
-    "scopelab sweep smoke --set train.steps=500 --grid train.learning_rate=0.03,0.3 --jobs 1 --quiet",
+    "scopelab sweep smoke --grid train.learning_rate=0.03,0.3 --jobs 1 --quiet",
 ]
 FIRST_STAMP = (2026, 11, 27, 10)  # the fixed stamps: 20261127-100000, 20261127-100100, ...
 SCRATCH = "scopelab-docs-"  # the temporary directories the workspace and its copies live in
