@@ -38,6 +38,25 @@ def test_help_does_not_import_tensorflow():
     assert done.stdout.strip().splitlines()[-1] == "False"
 
 
+def test_tensorflow_loads_without_keras_and_keras_still_imports_after(tmp_path):
+    """A run imports TensorFlow without the Keras (and scikit-learn) that TensorFlow loads eagerly for
+    nothing scopelab uses (scopelab.quiet_tf); Keras itself still works afterwards (`scopes` needs it)."""
+    script = (
+        "import sys\n"
+        "from scopelab.cli import main\n"
+        "try:\n"
+        f"    main(['run', 'smoke', '--set', 'train.steps=2', '--quiet', '--runs-dir', {str(tmp_path)!r}])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+        "import keras\n"
+        "print(keras.optimizers.Adam.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-2:] == ["True False", "Adam"]
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
