@@ -13,6 +13,7 @@ from contextlib import contextmanager
 # SIGHUP too: a closed terminal or ssh session is a request to stop, like SIGTERM (exit 129).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+stopping = False  # a StopRequest of this process has had a signal: it is saving and winding down
 
 
 class StopRequest:
@@ -28,8 +29,10 @@ class StopRequest:
         # Called from a signal handler too, and a second signal can arrive while the first handler is inside
         # event.set(), holding its lock: only the first sets the event, so a handler never waits on a lock
         # its own thread holds (a sweep member once hung that way after its driver was killed).
+        global stopping
         first = self.signal_number is None
         self.signal_number = number if first else self.signal_number
+        stopping = True
         if first:
             self.event.set()
 
@@ -46,16 +49,23 @@ class StopRequest:
 
 
 @contextmanager
-def stop_at_once() -> Iterator[None]:
+def stop_at_once(repeats_wind_down: bool = False) -> Iterator[None]:
     """Until a StopRequest takes over (reading input, importing TensorFlow, building the graph): a stop
     signal ends the process at once with one line and exit 128+N. Raising instead would surface inside
     whatever module was importing (numpy turns it into a RuntimeError). Records are written inside
     `signals_deferred`, so this never cuts one short: it leaves no run, or one whose lock is free
-    (stale), which --resume continues."""
+    (stale), which --resume continues.
+
+    `repeats_wind_down` (sweep workers): a stop signal that comes after a StopRequest already has one is
+    ignored, so the run that is saving and recording its stop finishes doing so. A worker's parent-death
+    signal comes more than once (the kernel sends it as each thread of the dying driver exits), and the
+    repeat used to land after training had stopped, ending the worker before it recorded the run."""
 
     stderr = os.dup(2)  # the real stderr: TensorFlow's import runs with fd 2 captured (scopelab.quiet_tf)
 
     def handle(number: int, frame: object) -> None:
+        if repeats_wind_down and stopping:
+            return
         os.write(stderr, f"Stopped: stopped by {signal.Signals(number).name} before training started.\n".encode())
         os._exit(128 + number)
 

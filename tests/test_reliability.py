@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,28 @@ def test_a_second_stop_signal_inside_the_first_handler_does_not_wait_on_its_lock
         second.join(timeout=60)  # a bound: before the fix it never returned
         assert not second.is_alive(), "the second stop signal waited on the first handler's lock"
     assert request.signal_number == signal.SIGTERM and request.event.is_set()
+
+
+WIND_DOWN = """
+import os, signal, sys
+from scopelab import signals
+with signals.stop_at_once(repeats_wind_down=sys.argv[1] == "worker"):
+    with signals.StopRequest() as request:
+        os.kill(os.getpid(), signal.SIGTERM)
+        request.event.wait()
+    # Training has stopped and the run is recording its stop, outside the StopRequest: the same signal again.
+    os.kill(os.getpid(), signal.SIGTERM)
+    print("recorded", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("process", "survives"), [("worker", True), ("run", False)])
+def test_a_repeated_stop_signal_lets_a_sweep_worker_record_its_stopped_run(process, survives):
+    """A worker's parent-death SIGTERM comes once per thread of its dying driver; a repeat that came after
+    training had stopped ended the worker before the run recorded it (left `running`). A plain run still
+    stops at once on a second signal there (the user asked twice)."""
+    done = subprocess.run([sys.executable, "-c", WIND_DOWN, process], capture_output=True, text=True, timeout=120)
+    if survives:
+        assert (done.returncode, done.stdout) == (0, "recorded\n"), done.stderr
+    else:
+        assert done.returncode == 128 + signal.SIGTERM and done.stdout == "", done.stderr

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from scopelab import signals
 from scopelab.signals import die_with_parent, stop_at_once
 from scopelab.sweep.member import run_member
 
@@ -13,7 +14,8 @@ die_with_parent(int(sys.argv[1]))
 # Results go out on the real stdout; anything else that prints goes to stderr, so a result is one clean line.
 results = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
-with stop_at_once():
+with stop_at_once(repeats_wind_down=True):
     for line in sys.stdin:
+        signals.stopping = False  # a new member; a driver that stopped sends none
         results.write(json.dumps(run_member(json.loads(line))) + "\n")
         results.flush()
