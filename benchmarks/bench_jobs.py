@@ -1,5 +1,7 @@
 """`--jobs auto` (the default) against `--jobs 1`, through the real CLI, in one session: the wall time of
 each, their ratio, whether every run's metrics.csv is byte-identical, and how far the test metrics differ.
+`bound` is the ratio if only training took time (no process start-up, perfect packing): what TensorFlow's
+speed at one thread beside another run, against all threads alone, allows at best.
 
 Three workloads, each made twice in fresh runs directories, the two orders alternating between
 rounds so that load that comes and goes falls on both:
@@ -47,6 +49,23 @@ def timed(arguments: list[str], jobs: str, runs_dir: Path) -> tuple[float, str]:
     return seconds, chosen
 
 
+def training_seconds(runs_dir: Path) -> float:
+    """The seconds the runs spent training (steps run over steps per second, from each summary)."""
+    total = 0.0
+    for summary in runs_dir.glob("*/summary.json"):
+        record = json.loads(summary.read_text())
+        if record.get("steps_per_second"):
+            total += record["steps_run"] / record["steps_per_second"]
+    return total
+
+
+def bound(one: Path, auto: Path, jobs: int) -> float:
+    """The ratio auto / 1 would have if nothing but training took time and the runs packed perfectly onto
+    the workers: the limit that TensorFlow's speed at 1 thread beside another run, against its speed at
+    every thread alone, sets whatever the start-up costs."""
+    return training_seconds(auto) / jobs / training_seconds(one)
+
+
 def results(runs_dir: Path) -> dict[tuple[str, int], tuple[str, dict]]:
     """(config, seed) -> the run's metrics.csv and its test metrics."""
     found = {}
@@ -75,10 +94,11 @@ def main() -> None:
     options = parser.parse_args()
     names = [name for name in WORKLOADS if not (options.skip_full and name == "reproduce")]
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
-    print(f"{'workload':<22} {'--jobs 1':>9} {'auto':>9} {'auto / 1':>9}  rows same  test rel. diff  auto chose")
+    print(f"{'workload':<22} {'--jobs 1':>9} {'auto':>9} {'auto / 1':>9} {'bound':>6}  rows same  test rel. diff  "
+          "auto chose")
     for name in names:
         times: dict[str, list[float]] = {"1": [], "auto": []}
-        same_rows, difference, chosen = True, 0.0, ""
+        same_rows, difference, chosen, bounds = True, 0.0, "", []
         for round_ in range(options.rounds):
             order = ("1", "auto") if round_ % 2 == 0 else ("auto", "1")
             with tempfile.TemporaryDirectory() as scratch:
@@ -89,10 +109,13 @@ def main() -> None:
                     times[jobs].append(seconds)
                     chosen = said or chosen
                     metrics[jobs] = results(runs_dir)
+                at_once = int(chosen.split(": ")[-1].split(" at once")[0]) if " at once" in chosen else 1
+                bounds.append(bound(Path(scratch) / "1", Path(scratch) / "auto", at_once))
                 rows, largest = agreement(metrics["1"], metrics["auto"])
                 same_rows, difference = same_rows and rows, max(difference, largest)
         one, auto = statistics.median(times["1"]), statistics.median(times["auto"])
-        print(f"{name:<22} {one:>8.1f}s {auto:>8.1f}s {auto / one:>9.2f}  {'yes' if same_rows else 'NO':<9}  "
+        print(f"{name:<22} {one:>8.1f}s {auto:>8.1f}s {auto / one:>9.2f} {statistics.median(bounds):>6.2f}  "
+              f"{'yes' if same_rows else 'NO':<9}  "
               f"{difference:>13.1e}  {chosen.removeprefix('jobs: ')}")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
