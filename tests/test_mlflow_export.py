@@ -74,7 +74,7 @@ def runs(tmp_path_factory, mnist_dir) -> Path:
     runs_dir = tmp / "runs"
     tied = write_config(tmp / "tied.yaml", tiny_autoencoder(mnist_dir))
     untied = write_config(tmp / "untied.yaml", tiny_autoencoder(mnist_dir, model={"tied": False}))
-    for args in ([tied], [untied], [tied, "--seeds", "2"]):
+    for args in ([tied], [untied], [tied, "--seeds", "2", "--jobs", "1"]):  # --jobs 1: in this process, no imports
         result = cli("run", *args, "--runs-dir", runs_dir, "--quiet")
         assert result.exit_code == 0, result.output
     return runs_dir
