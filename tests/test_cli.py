@@ -20,19 +20,29 @@ def test_every_command_has_help_with_an_example(command):
     assert main.commands[command].get_short_help_str()
 
 
-def test_help_does_not_import_tensorflow():
-    # Every command's --help really runs (click exits 0 after printing it), then sys.modules is read.
-    script = (
+def in_fresh_python(script: str, timeout: int) -> subprocess.CompletedProcess:
+    """`script` in a new interpreter (so sys.modules shows what it imported), with `cli(ARGS)`: the real CLI,
+    asserted to exit 0."""
+    prelude = (
         "import sys\n"
         "from scopelab.cli import main\n"
-        "for command in [[], *[[name] for name in main.commands]]:\n"
+        "def cli(args):\n"
         "    try:\n"
-        "        main([*command, '--help'])\n"
+        "        main(args)\n"
         "    except SystemExit as done:\n"
-        "        assert done.code == 0, command\n"
-        "print('tensorflow' in sys.modules)\n"
+        "        assert done.code == 0, (args, done.code)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", prelude + script], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_does_not_import_tensorflow():
+    # Every command's --help really runs (click exits 0 after printing it), then sys.modules is read.
+    done = in_fresh_python(
+        "for command in [[], *[[name] for name in main.commands]]:\n"
+        "    cli([*command, '--help'])\n"
+        "print('tensorflow' in sys.modules)\n",
+        timeout=300,  # a bound for a starved machine, not a pause
+    )
     assert done.returncode == 0, done.stderr
     assert "Example:" in done.stdout and "scopelab inspect " in done.stdout  # the help was printed
     assert done.stdout.strip().splitlines()[-1] == "False"
@@ -41,18 +51,13 @@ def test_help_does_not_import_tensorflow():
 def test_tensorflow_loads_without_keras_and_keras_still_imports_after(tmp_path):
     """A run imports TensorFlow without the Keras (and scikit-learn) that TensorFlow loads eagerly for
     nothing scopelab uses (scopelab.quiet_tf); Keras itself still works afterwards (`scopes` needs it)."""
-    script = (
-        "import sys\n"
-        "from scopelab.cli import main\n"
-        "try:\n"
-        f"    main(['run', 'smoke', '--set', 'train.steps=2', '--quiet', '--runs-dir', {str(tmp_path)!r}])\n"
-        "except SystemExit as done:\n"
-        "    assert done.code == 0, done.code\n"
+    done = in_fresh_python(
+        f"cli(['run', 'smoke', '--set', 'train.steps=2', '--quiet', '--runs-dir', {str(tmp_path)!r}])\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
         "import keras\n"
-        "print(keras.optimizers.Adam.__name__)\n"
+        "print(keras.optimizers.Adam.__name__)\n",
+        timeout=300,
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-2:] == ["True False", "Adam"]
 
