@@ -1,8 +1,9 @@
 """How many runs to train at once: `--jobs auto` (the default of sweep, run --seeds and reproduce) fills
 the machine's cores, one process a run with its share of them, as far as memory and GPUs allow.
 
-Why processes rather than one run on every core: on 2 cores, two 1-thread runs side by side do 1.8x the
-work of one 2-thread run (these models are too small for TensorFlow's threads to keep both cores busy).
+Why processes rather than one run on every core: on 2 cores, two 1-thread runs side by side do 1.5-1.8x the
+work of one 2-thread run (these models are too small for TensorFlow's threads to keep both cores busy;
+benchmarks/bench_jobs.py).
 TensorFlow's results do not depend on the thread count for these graphs (tests/test_jobs.py checks it),
 so the numbers are the same either way.
 """
