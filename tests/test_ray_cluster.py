@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -216,3 +217,29 @@ def test_landing_keeps_runs_apart_and_swaps_a_resumed_one_whole(tmp_path):
     assert (runs_dir / first["run_id"] / "log.txt").read_text() == "resumed"
     assert sorted(path.name for path in runs_dir.iterdir()) == sorted([first["run_id"], second["run_id"]])
     assert "run_tar" not in resumed
+
+
+def test_a_shipped_member_trains_in_a_scratch_directory_and_lands_whole_then_resumes(tmp_path, mnist_dir):
+    """What a Ray worker runs, here in this process (coverage cannot follow a Ray worker): the task carries the
+    config's text (and a resumed run's directory), the member trains in a scratch directory, and its whole run
+    directory comes back and lands in the runs directory, a resumed one replacing its old copy."""
+    from scopelab.sweep.member import land, run_shipped_member, run_task, ship_task
+
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    config = write_config(tmp_path / "tiny.yaml", tiny_autoencoder(mnist_dir))
+    request = SimpleNamespace(runs_dir=runs_dir, device="cpu", threads=1)
+    task = run_task(0, config, [], request)
+    result = land(run_shipped_member(ship_task(task)), task)
+    assert result["status"] == "completed" and "run_tar" not in result
+    run = runs_dir / result["run_id"]
+    assert [int(row["step"]) for row in csv.DictReader((run / "metrics.csv").open())] == [0, 10, 20, 30]
+    assert not list(Path(tempfile.gettempdir()).glob("scopelab-member-*/runs/" + result["run_id"]))  # scratch gone
+
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))  # as a stopped run is left
+    resume = run_task(0, config, [], request, resume=result["run_id"])
+    resumed = land(run_shipped_member(ship_task(resume)), resume)
+    assert (resumed["status"], resumed["run_id"]) == ("completed", result["run_id"])
+    assert [path.name for path in runs_dir.iterdir()] == [result["run_id"]]  # the old copy swapped out whole
+    assert json.loads((run / "summary.json").read_text())["resumed"] == 1
