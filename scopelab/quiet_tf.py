@@ -38,7 +38,9 @@ KERAS_EAGER_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers")
 def import_tensorflow():
     """TensorFlow, imported quietly, with the list of GPUs probed once (that probe is noisy too)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    held_off = [name for name in KERAS_EAGER_IMPORTS if name not in sys.modules and "tensorflow" not in sys.modules]
+    # Only on TensorFlow's first import, and never over a Keras this process already loaded.
+    loaded = "tensorflow" in sys.modules
+    held_off = [] if loaded else [name for name in KERAS_EAGER_IMPORTS if name not in sys.modules]
     with _captured_stderr():
         sys.modules.update(dict.fromkeys(held_off))  # None: `import` raises ImportError at once
         try:
