@@ -201,8 +201,9 @@ def _record_start(
         if new:
             run_dir = create_run_dir(request.runs_dir, config.name)
             held.enter_context(Ownership(run_dir.path, f"run {run_dir.run_id}"))
-            run_dir.write_text(CONFIG_FILE, dump_config(config))
+            # Marked before config.yaml makes this a run: rm never meets a held run in an unmarked directory.
             mark_if_only_runs(request.runs_dir)
+            run_dir.write_text(CONFIG_FILE, dump_config(config))
         else:
             checkpoints.remove_temporaries(run_dir)
         if new or request.restart:

@@ -125,12 +125,30 @@ def summary_of(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
+_started: list[subprocess.Popen] = []
+
+
 def start_scopelab(*args) -> subprocess.Popen:
-    """The real CLI in its own process (unbuffered, so a test can wait for a line), stdout and stderr apart."""
-    return subprocess.Popen(
+    """The real CLI in its own process (unbuffered, so a test can wait for a line), stdout and stderr apart.
+    One still alive when its test ends is killed (stop_leftover_processes)."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "scopelab", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    _started.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def stop_leftover_processes():
+    """A test that fails while its training process lives (an endless run, a sweep's driver) would leave
+    it taking a core from every later test; it is killed here (a sweep's workers die with their driver)."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -120,9 +120,30 @@ def test_a_new_run_marks_a_new_empty_or_old_runs_directory_but_not_a_project(tmp
     old_run(mixed, "20200101-000000-cfg")
     for runs_dir in (new, empty, old, mixed):  # as the runner (and a sweep) starts a run
         run = create_run_dir(runs_dir, "cfg")
-        run.write_text("config.yaml", "name: cfg\n")
         mark_if_only_runs(runs_dir)
+        run.write_text("config.yaml", "name: cfg\n")
     assert [(path / MARKER_FILE).is_file() for path in (new, empty, old, mixed)] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_a_new_runs_directory_is_marked_before_its_first_run_or_sweep_has_a_config(command, tmp_path, mnist_dir,
+                                                                                    monkeypatch):
+    """Otherwise `rm` of a run in its first moment says "not known to be a runs directory" where it should
+    say the run is in use (a test watching for config.yaml once caught it there)."""
+    marked_at_config = []
+    write_text = RunDir.write_text
+
+    def watched(self, name, text):
+        if name == "config.yaml":
+            marked_at_config.append((runs_dir / MARKER_FILE).is_file())
+        return write_text(self, name, text)
+
+    monkeypatch.setattr(RunDir, "write_text", watched)
+    runs_dir = tmp_path / "runs"
+    config = write_config(tmp_path / "tiny.yaml", tiny_autoencoder(mnist_dir, train={"steps": 2}))
+    result = cli(command, config, "--runs-dir", runs_dir, "--quiet", *(["--jobs", "1"] if command == "sweep" else []))
+    assert result.exit_code == 0, result.output
+    assert marked_at_config and all(marked_at_config), marked_at_config
 
 
 # --- item 2: no symlink out of the runs directory ---------------------------------------------------------------

@@ -88,8 +88,8 @@ def _make_sweep(request: SweepRequest, held: ExitStack, base: Config, grid: dict
                 members: list[SweepMember]) -> Sweep:
     directory = create_run_dir(sweeps_dir(request.runs_dir), base.name)
     held.enter_context(Ownership(directory.path, f"sweep {directory.run_id}"))
+    mark_if_only_runs(request.runs_dir)  # before the sweep's first file, as a new run does
     directory.write_text(CONFIG_FILE, dump_config(base))
-    mark_if_only_runs(request.runs_dir)
     record = SweepRecord(
         sweep_id=directory.run_id,
         config_name=base.name,
