@@ -3,13 +3,16 @@ each, their ratio, whether every run's metrics.csv is byte-identical, and how fa
 `bound` is the ratio if only training took time (no process start-up, perfect packing): what TensorFlow's
 speed at one thread beside another run, against all threads alone, allows at best.
 
-Three workloads, each made twice in fresh runs directories, the two orders alternating between
+First the machine's own scaling, which bounds every ratio below: one run of smoke at 1,000 steps with
+2 threads alone, against two 1-thread runs side by side (the issue measured 1.81x the throughput).
+Then four workloads, each made twice in fresh runs directories, the two orders alternating between
 rounds so that load that comes and goes falls on both:
-    reproduce          the article's four runs at full size (about 3 minutes at --jobs 1 on 2 cores)
-    reproduce --quick  the same at 1/20 of the steps
+    reproduce              the article's four runs at full size (about 3 minutes at --jobs 1 on 2 cores)
+    reproduce --quick      the same at 1/20 of the steps
     run smoke --seeds 8
+    run tied_ae --seeds 5  the article's tied autoencoder, five seeds (about 2 minutes at --jobs 1)
 
-    python benchmarks/bench_jobs.py                 # all three: about 8 minutes on 2 quiet cores
+    python benchmarks/bench_jobs.py                 # all four: about 17 minutes on 2 quiet cores
     python benchmarks/bench_jobs.py --skip-full     # the two short ones: about 2 minutes
 """
 
@@ -30,7 +33,9 @@ WORKLOADS = {
     "reproduce": ["reproduce", "--quiet"],
     "reproduce --quick": ["reproduce", "--quick", "--quiet"],
     "run smoke --seeds 8": ["run", "smoke", "--seeds", "8", "--quiet"],
+    "run tied_ae --seeds 5": ["run", "tied_ae", "--seeds", "5", "--quiet"],
 }
+LONG = ("reproduce", "run tied_ae --seeds 5")  # left out by --skip-full
 
 
 def scopelab_command() -> list[str]:
@@ -57,6 +62,21 @@ def training_seconds(runs_dir: Path) -> float:
         if record.get("steps_per_second"):
             total += record["steps_run"] / record["steps_per_second"]
     return total
+
+
+def scaling() -> tuple[float, float, float]:
+    """Steps per second of one 2-thread run alone, and of two 1-thread runs side by side (their sum)."""
+    arguments = ["run", "smoke", "--set", "train.steps=1000", "--quiet", "--threads"]
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run([*scopelab_command(), *arguments, "2", "--runs-dir", f"{scratch}/alone"], check=True,
+                       capture_output=True)
+        pair = [subprocess.Popen([*scopelab_command(), *arguments, "1", "--runs-dir", f"{scratch}/pair"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        if any(process.wait() for process in pair):
+            raise SystemExit("the side-by-side smoke runs failed")
+        speeds = {kind: [json.loads(summary.read_text())["steps_per_second"]
+                         for summary in Path(scratch, kind).glob("*/summary.json")] for kind in ("alone", "pair")}
+    return speeds["alone"][0], sum(speeds["pair"]), sum(speeds["pair"]) / speeds["alone"][0]
 
 
 def bound(one: Path, auto: Path, jobs: int) -> float:
@@ -89,11 +109,16 @@ def agreement(one: dict, auto: dict) -> tuple[bool, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-full", action="store_true", help="leave out the full-size reproduce")
+    parser.add_argument("--skip-full", action="store_true", help="leave out the two long workloads")
+    parser.add_argument("--only", nargs="+", choices=list(WORKLOADS), metavar="WORKLOAD",
+                        help="these workloads alone, e.g. --only 'run tied_ae --seeds 5'")
     parser.add_argument("--rounds", type=int, default=1, help="times each workload is made with each setting")
     options = parser.parse_args()
-    names = [name for name in WORKLOADS if not (options.skip_full and name == "reproduce")]
+    names = options.only or [name for name in WORKLOADS if not (options.skip_full and name in LONG)]
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
+    alone, pair, gain = scaling()
+    print(f"smoke, 1,000 steps: 2 threads alone {alone:.0f} steps/s; two 1-thread runs side by side "
+          f"{pair:.0f} steps/s together: {gain:.2f}x the throughput (so at best {1 / gain:.2f} of the time)")
     print(f"{'workload':<22} {'--jobs 1':>9} {'auto':>9} {'auto / 1':>9} {'bound':>6}  rows same  test rel. diff  "
           "auto chose")
     for name in names:

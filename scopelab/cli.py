@@ -81,7 +81,8 @@ class JobsParam(click.ParamType):
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 JOBS = click.option(
     "--jobs", type=JobsParam(), default="auto", show_default=True,
-    help=f"Runs at once, each in a worker process with its share of the cores. auto: as many as the cores "
+    help=f"Runs at once, each in a worker process with its share of the cores (the runs of a last, short round "
+    f"share the cores it leaves idle). auto: as many as the cores "
     f"(here {_CORES}), the memory and the GPUs allow; it prints what it chose. 1: one after another in this process.",
 )
 EXECUTOR = click.option(

@@ -38,6 +38,10 @@ KERAS_EAGER_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers")
 def import_tensorflow():
     """TensorFlow, imported quietly, with the list of GPUs probed once (that probe is noisy too)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Each session's own thread pools, as its config asks (with use_per_session_threads): otherwise the first
+    # session of a process sizes them for every later one, and a sweep worker that ran a 1-thread member
+    # would run the 2-thread member of a last round (scopelab.sweep.jobs) on one thread too.
+    os.environ.setdefault("TF_OVERRIDE_GLOBAL_THREADPOOL", "1")
     # Only on TensorFlow's first import, and never over a Keras this process already loaded.
     loaded = "tensorflow" in sys.modules
     held_off = [] if loaded else [name for name in KERAS_EAGER_IMPORTS if name not in sys.modules]

@@ -142,7 +142,8 @@ def _train(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], 
     if request.executor == "local" and jobs.at_once == 1:
         _run_here(todo, request, echo)
     else:
-        _run_in_pool(todo, replace(request, jobs=jobs.at_once, threads=jobs.threads), echo)
+        _run_in_pool(todo, replace(request, jobs=jobs.at_once, threads=jobs.threads,
+                                   last_round_threads=jobs.last_round_threads), echo)
 
 
 def _run_here(todo: list[Target], request: ReproduceRequest, echo: Callable[[str], None]) -> None:

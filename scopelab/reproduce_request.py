@@ -21,6 +21,7 @@ class ReproduceRequest:
     executor: str = "local"
     address: str | None = None
     threads: int = 0
+    last_round_threads: int = 0  # set with jobs (scopelab.sweep.jobs): the threads of a last, partial round
     device: str = "auto"
     progress: bool = True
     fmt: str = "table"

@@ -110,6 +110,7 @@ def _run_owned(
         _check_same_data(run_dir, mnist)
     tf = import_tensorflow()
     use_gpu = _choose_device(tf, request.device)
+    _set_eager_threads(tf, request.threads)
     # Every module training needs is imported before the run directory exists (_train uses them): an
     # import that fails then leaves nothing behind, not a run stuck at "running".
     import scopelab.tensorboard  # noqa: F401
@@ -182,6 +183,7 @@ def _record_completed(run_dir: RunDir, record: RunRecord, result: TrainResult, s
     record.steps_run = result.steps_run
     record.steps_per_second = round(result.steps_run / result.train_seconds, 2) if result.train_seconds else None
     record.devices = result.devices
+    record.threads = result.threads  # as asked, except where TensorFlow had fixed them (tf2, an earlier run)
     unrecorded = _finish(run_dir, record, started, "completed")
     if unrecorded:
         raise RunFailed(f"run {run_dir.run_id} trained to the end{unrecorded}")
@@ -311,6 +313,17 @@ def _check_same_data(run_dir: RunDir, mnist: Mnist) -> None:
             f"run {run_dir.run_id} trained on data with checksum {recorded}, but {mnist.source} has "
             f"{mnist.checksum}; resume it with the data it started on (data.path or SCOPELAB_DATA), or --restart it."
         )
+
+
+def _set_eager_threads(tf, threads: int) -> None:
+    """tf2's threads: fixed by the first eager op of the process, so set before the experiment makes its
+    variables (a tf1 session takes its threads from its own config)."""
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # an earlier run in this process fixed them: the run records what it got (EagerEngine.threads)
 
 
 def _choose_device(tf, device: str) -> bool:

@@ -66,6 +66,7 @@ class Engine(Protocol):
     Phases are named by index; batches are numpy arrays; checkpoints are files in a directory."""
 
     devices: list[str]
+    threads: int  # TensorFlow's threads per op in effect (0: one per core)
 
     def initialize(self) -> None: ...
     def restore(self, path: str) -> None: ...
@@ -82,6 +83,7 @@ class TrainResult:
     steps_run: int  # by this process (fewer than the total when resumed)
     train_seconds: float
     devices: list[str]
+    threads: int
 
 
 def train(
@@ -110,7 +112,8 @@ def train(
                 loop.run_phase(index)
         finally:
             loop.bar.close()
-        return TrainResult(state, started_from, loop.steps_run, time.perf_counter() - started, engine.devices)
+        return TrainResult(state, started_from, loop.steps_run, time.perf_counter() - started, engine.devices,
+                           engine.threads)
 
 
 def _started_from(experiment: Experiment | EagerExperiment, state: TrainState) -> dict:

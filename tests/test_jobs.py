@@ -54,6 +54,23 @@ def test_auto_never_starts_more_runs_than_memory_allows(tmp_path, mnist_dir, tin
     assert choose("auto", 10, [tiny, wide], "auto", 0, machine).at_once == 1
 
 
+def test_a_last_partial_round_gets_the_cores_its_idle_workers_leave(tiny):
+    """Five alike runs on two 1-thread workers: the fifth would train alone on one thread beside an idle core."""
+    machine = Machine(2, 64 * GB, 0)
+    five = choose("auto", 5, [tiny], "auto", 0, machine)
+    assert (five.at_once, five.threads, five.last_round_threads) == (2, 1, 2)
+    assert five.why == "auto: 2 at once, 1 thread each (2 cores); the last run 2 threads"
+    seven = choose("auto", 7, [tiny], "auto", 0, Machine(6, 64 * GB, 0))  # 6 at once, then 1 on all 6 cores
+    assert (seven.at_once, seven.threads, seven.last_round_threads) == (6, 1, 6)
+    assert choose("auto", 14, [tiny], "auto", 0, Machine(6, 64 * GB, 0)).why.endswith("the last 2 runs 3 threads")
+    assert choose("auto", 14, [tiny], "auto", 0, Machine(8, 64 * GB, 0)).last_round_threads == 0  # 6 left: 1 each
+    assert choose("auto", 4, [tiny], "auto", 0, machine).last_round_threads == 0  # every round full
+    assert choose("auto", 5, [tiny], "auto", 1, machine).last_round_threads == 0  # --threads wins
+    assert choose(2, 5, [tiny], "auto", 0, Machine(4, 64 * GB, 0)).last_round_threads == 4  # --jobs N too
+    assert choose(4, 5, [tiny], "auto", 0, Machine(6, 64 * GB, 0)).last_round_threads == 6
+    assert choose(4, 6, [tiny], "auto", 0, Machine(6, 64 * GB, 0)).last_round_threads == 3
+
+
 def test_a_number_is_taken_as_asked_with_the_cores_shared_out(tiny):
     machine = Machine(4, 64 * GB, 0)
     two = choose(2, 5, [tiny], "auto", 0, machine)
@@ -81,7 +98,10 @@ def test_auto_runs_in_as_many_workers_as_cores_with_the_numbers_of_one_process(t
     monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, 64 * GB, 0))
     parallel = cli("run", path, "--seeds", "3", "--runs-dir", tmp_path / "auto", "--quiet")
     assert parallel.exit_code == 0, parallel.output
-    assert "jobs: auto: 2 at once, 1 thread each (2 cores)" in parallel.stdout
+    assert "jobs: auto: 2 at once, 1 thread each (2 cores); the last run 2 threads" in parallel.stdout
+    # Seeds 0 and 1 start first, one thread each; seed 2 starts last, alone, with both cores.
+    threads = {summary_of(run)["seed"]: summary_of(run)["threads"] for run in (tmp_path / "auto").glob("2*")}
+    assert threads == {0: 1, 1: 1, 2: 2}
     workers = set(run_pids(tmp_path / "auto"))
     # Three runs, two workers: one worker ran two of them (TensorFlow imported once for both), and no
     # run trained in this process.
@@ -92,6 +112,18 @@ def test_auto_runs_in_as_many_workers_as_cores_with_the_numbers_of_one_process(t
     assert "jobs:" not in serial.stdout
     # Two processes with one thread each give the numbers of one process with every core.
     assert metrics_by_seed(tmp_path / "auto") == metrics_by_seed(tmp_path / "one")
+
+
+def test_a_run_records_the_threads_tensorflow_gave_it(tmp_path, mnist_dir, monkeypatch):
+    """tf2's threads are fixed once per process: the last round's seed, asking for 2 threads in a worker
+    that ran a 1-thread member, trains on 1 and its record says 1, not what it asked for."""
+    path = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, model={"api": "tf2"}))
+    monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, 64 * GB, 0))
+    result = cli("run", path, "--seeds", "3", "--runs-dir", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "the last run 2 threads" in result.stdout
+    threads = {summary_of(run)["seed"]: summary_of(run)["threads"] for run in (tmp_path / "runs").glob("2*")}
+    assert threads == {0: 1, 1: 1, 2: 1}
 
 
 def test_auto_on_a_machine_with_room_for_one_trains_here(tmp_path, mnist_dir, monkeypatch):

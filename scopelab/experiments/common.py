@@ -71,6 +71,7 @@ class GraphEngine:
         config = tf1.ConfigProto(
             intra_op_parallelism_threads=threads,
             inter_op_parallelism_threads=threads,
+            use_per_session_threads=True,  # and TF_OVERRIDE_GLOBAL_THREADPOOL (scopelab.quiet_tf)
             device_count=None if use_gpu else {"GPU": 0},
             # Take GPU memory as needed, not all of it up front: sweeps run several members on one card.
             gpu_options=tf1.GPUOptions(allow_growth=True),
@@ -80,6 +81,7 @@ class GraphEngine:
             self._initializer = tf1.global_variables_initializer()
         experiment.graph.finalize()  # any op made during training would be a leak: make it an error
         self._session = tf1.Session(graph=experiment.graph, config=config)
+        self.threads = threads  # its own pools: as asked
         self.devices = [device.name for device in self._session.list_devices()]
 
     def __enter__(self) -> GraphEngine:

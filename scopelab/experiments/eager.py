@@ -195,12 +195,9 @@ class EagerEngine:
 
     def __init__(self, experiment: EagerExperiment, use_gpu: bool, threads: int):
         self.experiment = experiment
-        if threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-                tf.config.threading.set_inter_op_parallelism_threads(threads)
-            except RuntimeError:
-                pass  # the eager context already runs (an earlier run in this process): its pools stay
+        # Set before the experiment made its variables (runner._set_eager_threads), or fixed by an earlier
+        # run in this process: what is in effect is what the run records.
+        self.threads = tf.config.threading.get_intra_op_parallelism_threads()
         self._device = tf.device(None if use_gpu else "/CPU:0")
         self._checkpoint = tf.train.Checkpoint(**experiment.trackables())
         self.devices = [device.name for device in tf.config.list_logical_devices()]

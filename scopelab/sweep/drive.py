@@ -79,7 +79,8 @@ def _with_jobs(request: SweepRequest, sweep: Sweep, todo: list[SweepMember]) -> 
         return replace(request, jobs=1), ""
     configs = _distinct_configs(sweep, todo) if request.jobs == AUTO else []
     jobs = choose(request.jobs, len(todo), configs, request.device, request.threads)
-    return replace(request, jobs=jobs.at_once, threads=jobs.threads), jobs.why if len(todo) > 1 else ""
+    chosen = replace(request, jobs=jobs.at_once, threads=jobs.threads, last_round_threads=jobs.last_round_threads)
+    return chosen, jobs.why if len(todo) > 1 else ""
 
 
 def _distinct_configs(sweep: Sweep, todo: list[SweepMember]) -> list[Config]:

@@ -1,11 +1,12 @@
 """How many runs to train at once: `--jobs auto` (the default of sweep, run --seeds and reproduce) fills
 the machine's cores, one process a run with its share of them, as far as memory and GPUs allow.
 
-Why processes rather than one run on every core: on 2 cores, two 1-thread runs side by side do 1.5-1.8x the
+Why processes rather than one run on every core: on 2 cores, two 1-thread runs side by side do 1.3-1.8x the
 work of one 2-thread run (these models are too small for TensorFlow's threads to keep both cores busy;
-benchmarks/bench_jobs.py).
-TensorFlow's results do not depend on the thread count for these graphs (tests/test_jobs.py checks it),
-so the numbers are the same either way.
+benchmarks/bench_jobs.py measures it first).
+The thread count does not change the numbers of the tests' small graphs (tests/test_jobs.py checks it); at
+the article's sizes some float32 sums split by thread count, and the test metrics agree to within 1e-9
+(docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Jobs:
     at_once: int
     threads: int
     why: str  # what `auto` chose and what bounded it, printed when the work starts ("" for a number)
+    last_round_threads: int = 0  # threads for each member of a last, partial round (0: `threads`)
 
 
 def this_machine() -> Machine:
@@ -57,7 +59,9 @@ def choose(requested: int | str, runs: int, configs: Iterable[Config], device: s
     machine = machine or this_machine()
     if requested != AUTO:
         jobs = min(int(requested), max(runs, 1))
-        return Jobs(jobs, threads if jobs == 1 else threads or max(1, machine.cores // jobs), "")
+        if jobs == 1:
+            return Jobs(1, threads, "")
+        return Jobs(jobs, threads or max(1, machine.cores // jobs), "", _last_round(runs, jobs, threads, machine))
     bounds = {f"{machine.cores} cores": machine.cores // max(threads, 1), f"{runs} runs": runs}
     if machine.memory is not None:
         # A plugin's model has no estimate (None): its process is what counts.
@@ -70,7 +74,25 @@ def choose(requested: int | str, runs: int, configs: Iterable[Config], device: s
     if jobs == 1:
         return Jobs(1, threads, f"auto: one at a time in this process ({bound})")
     each = threads or max(1, machine.cores // jobs)
-    return Jobs(jobs, each, f"auto: {jobs} at once, {each} thread{'s' * (each > 1)} each ({bound})")
+    why = f"auto: {jobs} at once, {each} thread{'s' * (each > 1)} each ({bound})"
+    last = _last_round(runs, jobs, threads, machine)
+    if last:
+        members = runs % jobs
+        why += f"; the last {'run' if members == 1 else f'{members} runs'} {last} threads"
+    return Jobs(jobs, each, why, last)
+
+
+def _last_round(runs: int, jobs: int, threads: int, machine: Machine) -> int:
+    """Threads for the members of a last round that leaves workers idle (five runs on two workers: the
+    fifth trains alone), so that it gets the cores the finished workers free: a session's threads are fixed
+    when it starts, so they are given then. 0 when every round is full, or --threads was given. This counts
+    on the members being alike (the seeds of a config); a longer member still running beside the last round
+    shares its cores with it."""
+    members = runs % jobs
+    if threads or not members:
+        return 0
+    last = max(1, machine.cores // members)
+    return last if last > max(1, machine.cores // jobs) else 0
 
 
 def _visible_gpus() -> int:

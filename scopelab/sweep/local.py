@@ -39,9 +39,13 @@ def run_processes(
     the next member gets a fresh worker. Results reach `on_result` on this thread, one at a time.
     """
     jobs = min(request.jobs, len(tasks)) or 1
-    # Share the cores out so that N sessions do not each start a thread per core.
+    # Share the cores out so that N sessions do not each start a thread per core; the members of a last,
+    # partial round share them among fewer (scopelab.sweep.jobs).
     threads = request.threads or max(1, cores() // jobs)
-    workers = _Workers(deque(tasks), threads, _environment(request.device), stop)
+    last_round = len(tasks) % jobs if request.last_round_threads else 0
+    todo = deque({**task, "threads": request.last_round_threads if position >= len(tasks) - last_round else threads}
+                 for position, task in enumerate(tasks))
+    workers = _Workers(todo, _environment(request.device), stop)
     stop.on_signal = workers.forward
     slots = [threading.Thread(target=workers.serve, daemon=True) for _ in range(jobs)]
     for slot in slots:
@@ -65,8 +69,8 @@ def _environment(device: str) -> dict[str, str]:
 class _Workers:
     """The members still to run, the worker processes running them, and their results as they come."""
 
-    def __init__(self, todo: deque[dict], threads: int, env: dict[str, str], stop: StopRequest):
-        self.todo, self.threads, self.env, self.stop = todo, threads, env, stop
+    def __init__(self, todo: deque[dict], env: dict[str, str], stop: StopRequest):
+        self.todo, self.env, self.stop = todo, env, stop  # each task with its threads
         self.parent = os.getpid()  # each worker asks for SIGTERM when it dies (signals.die_with_parent)
         self.running: set[_Worker] = set()
         self.lock = threading.RLock()  # forward() runs in a signal handler, maybe while this thread holds it
@@ -83,7 +87,7 @@ class _Workers:
         try:
             while (task := self._next()) is not None:
                 worker = worker or self._start()
-                result = worker.run({**task, "threads": self.threads})
+                result = worker.run(task)
                 if result is None:  # the worker died with this member: it fails alone
                     result = lost(task, f"its process exited with code {worker.process.returncode}: {worker.tail()}")
                     if self.stop.event.is_set():  # stopped before the trainer could catch the signal

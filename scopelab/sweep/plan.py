@@ -43,6 +43,7 @@ class SweepRequest:
     jobs: int | str = 1  # local: members at once ("auto": scopelab.sweep.jobs); 1 runs them in this process
     address: str | None = None  # ray: the cluster to join; None starts a local Ray
     threads: int = 0  # TensorFlow threads per member; 0: the cores shared out among the jobs
+    last_round_threads: int = 0  # set with jobs (scopelab.sweep.jobs): the threads of a last, partial round
     device: str = "auto"
     progress: bool = True
     command: str | None = None  # for the record; None: this process's command line
