@@ -95,13 +95,8 @@ def test_auto_runs_in_as_many_workers_as_cores_with_the_numbers_of_one_process(t
                                                                                 family):
     config = tiny_autoencoder(mnist_dir) if family == "autoencoder" else tiny_mlp_pair(mnist_dir)
     path = write_config(tmp_path / "c.yaml", config)
-    monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, 64 * GB, 0))
-    parallel = cli("run", path, "--seeds", "3", "--runs-dir", tmp_path / "auto", "--quiet")
-    assert parallel.exit_code == 0, parallel.output
-    assert "jobs: auto: 2 at once, 1 thread each (2 cores); the last run 2 threads" in parallel.stdout
     # Seeds 0 and 1 start first, one thread each; seed 2 starts last, alone, with both cores.
-    threads = {summary_of(run)["seed"]: summary_of(run)["threads"] for run in (tmp_path / "auto").glob("2*")}
-    assert threads == {0: 1, 1: 1, 2: 2}
+    assert three_seeds_on_two_cores(monkeypatch, path, tmp_path / "auto") == {0: 1, 1: 1, 2: 2}
     workers = set(run_pids(tmp_path / "auto"))
     # Three runs, two workers: one worker ran two of them (TensorFlow imported once for both), and no
     # run trained in this process.
@@ -118,12 +113,16 @@ def test_a_run_records_the_threads_tensorflow_gave_it(tmp_path, mnist_dir, monke
     """tf2's threads are fixed once per process: the last round's seed, asking for 2 threads in a worker
     that ran a 1-thread member, trains on 1 and its record says 1, not what it asked for."""
     path = write_config(tmp_path / "c.yaml", tiny_autoencoder(mnist_dir, model={"api": "tf2"}))
+    assert three_seeds_on_two_cores(monkeypatch, path, tmp_path / "runs") == {0: 1, 1: 1, 2: 1}
+
+
+def three_seeds_on_two_cores(monkeypatch, path, runs_dir) -> dict[int, int]:
+    """`run --seeds 3` at auto on a 2-core machine: the threads each seed's run recorded."""
     monkeypatch.setattr(jobs, "this_machine", lambda: Machine(2, 64 * GB, 0))
-    result = cli("run", path, "--seeds", "3", "--runs-dir", tmp_path / "runs", "--quiet")
+    result = cli("run", path, "--seeds", "3", "--runs-dir", runs_dir, "--quiet")
     assert result.exit_code == 0, result.output
-    assert "the last run 2 threads" in result.stdout
-    threads = {summary_of(run)["seed"]: summary_of(run)["threads"] for run in (tmp_path / "runs").glob("2*")}
-    assert threads == {0: 1, 1: 1, 2: 1}
+    assert "jobs: auto: 2 at once, 1 thread each (2 cores); the last run 2 threads" in result.stdout
+    return {summary_of(run)["seed"]: summary_of(run)["threads"] for run in runs_dir.glob("2*")}
 
 
 def test_auto_on_a_machine_with_room_for_one_trains_here(tmp_path, mnist_dir, monkeypatch):
