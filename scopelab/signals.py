@@ -80,15 +80,22 @@ def stop_at_once(repeats_wind_down: bool = False) -> Iterator[None]:
 @contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold stop signals back while a run directory and its first record are made, so a stop leaves
-    either no run or a complete, resumable one; a held signal is delivered on the way out."""
+    either no run or a complete, resumable one; a held signal is delivered on the way out.
+
+    Held by a handler that notes them, not by blocking them: a blocked signal goes to another thread that
+    does not block it (TensorFlow's), and Python then runs the handler in force on the main thread anyway,
+    in the middle of the section. A Python handler runs on the main thread whichever thread took it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    held: list[int] = []
+    previous = _install(lambda number, frame: held.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        _restore(previous)
+        for number in dict.fromkeys(held):  # each once, as the kernel keeps a pending signal
+            signal.raise_signal(number)
 
 
 def die_with_parent(parent: int) -> None:

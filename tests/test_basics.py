@@ -4,6 +4,7 @@ import fails, memory unknown without /proc, stop signals left alone off the main
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 import pytest
@@ -50,6 +51,44 @@ def test_off_the_main_thread_stop_signals_are_left_alone():
     thread.start()
     thread.join()
     assert seen == [before] and signals.signal.getsignal(signals.signal.SIGTERM) == before
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(number, frame):
+    raise _Stopped
+
+
+def test_a_stop_signal_in_a_deferred_section_waits_for_its_end_though_another_thread_takes_it():
+    """TensorFlow's threads block no signals, so the kernel may hand a stop signal to one of them; Python
+    still runs the handler on the main thread, in the middle of the section, which blocking the signal
+    on the main thread (the old way) did not prevent."""
+    done = threading.Event()
+    bystander = threading.Thread(target=done.wait)  # a thread that blocks nothing, like TensorFlow's
+    bystander.start()
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    previous_wakeup = signal.set_wakeup_fd(writer)  # written by whichever thread takes the signal
+    previous_handler = signal.signal(signal.SIGTERM, _stop)
+    steps = []
+    try:
+        with pytest.raises(_Stopped):
+            with signals.signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.read(reader, 1)  # the signal has arrived; a handler due now runs within these steps:
+                for step in range(100):
+                    steps.append(step)
+                steps.append("section ended")
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        signal.set_wakeup_fd(previous_wakeup)
+        done.set()
+        bystander.join()
+        os.close(reader)
+        os.close(writer)
+    assert steps[-1:] == ["section ended"], f"the stop came {len(steps)} steps into the deferred section, not after it"
 
 
 def test_builtin_prefix_names_only_a_built_in():
