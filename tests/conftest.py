@@ -142,6 +142,21 @@ def start_scopelab(*args) -> subprocess.Popen:
     return process
 
 
+def interrupt_after(process: subprocess.Popen, marker: str, number: int, after: str | None = None) -> tuple[str, str]:
+    """Send the signal once a line starting with `marker` has been printed (a logged step; with `after`, the
+    first such line after one starting with `after`), then collect the output."""
+    seen = []
+    armed = after is None
+    for line in process.stdout:
+        seen.append(line)
+        armed = armed or line.startswith(after)
+        if armed and line.startswith(marker):
+            process.send_signal(number)
+            break
+    out, err = process.communicate(timeout=120)
+    return "".join(seen) + out, err
+
+
 @pytest.fixture(autouse=True)
 def stop_leftover_processes():
     """A test that fails while its training process lives (an endless run, a sweep's driver) would leave

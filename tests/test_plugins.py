@@ -25,7 +25,7 @@ import yaml
 from scopelab import experiments, plugins
 from scopelab.config_source import builtin_path
 
-from conftest import cli, only_run, summary_of, tiny_autoencoder, write_config
+from conftest import cli, interrupt_after, only_run, summary_of, tiny_autoencoder, write_config
 from conftest import start_scopelab as scopelab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,11 +247,7 @@ def test_siamese_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_path, 
     assert straight.returncode == 0, straight.stderr
     runs = tmp_path / "stopped"
     process = scopelab("run", path, "--runs-dir", runs, "--quiet")
-    for line in process.stdout:  # the event: a logged metrics row, past the first checkpoint
-        if line.startswith("step, loss, accuracy = 60:"):
-            process.send_signal(signal.SIGINT)
-            break
-    process.communicate(timeout=120)
+    interrupt_after(process, "step, loss, accuracy = 60:", signal.SIGINT)  # a logged row, past the 1st checkpoint
     assert process.returncode == 130
     run = only_run(runs)
     assert summary_of(run)["status"] == "interrupted"

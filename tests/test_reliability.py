@@ -16,22 +16,10 @@ from scopelab.checkpoints import saved_states
 from scopelab.ownership import Ownership
 from scopelab.runs import RunDir
 
-from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
+from conftest import cli, interrupt_after, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
 from conftest import start_scopelab as scopelab
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def interrupt_after(process: subprocess.Popen, marker: str, number: int) -> tuple[str, str]:
-    """Send the signal once `marker` has been printed (a logged step), then collect the output."""
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith(marker):
-            process.send_signal(number)
-            break
-    out, err = process.communicate(timeout=120)
-    return "".join(seen) + out, err
 
 
 def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, mnist_dir):

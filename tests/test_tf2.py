@@ -4,14 +4,20 @@ bit for bit, resume and diverge like them, and inspect to the same variables."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from conftest import cli, only_run, summary_of, tiny_autoencoder, tiny_mlp_pair, write_config
+from conftest import (
+    cli,
+    interrupt_after,
+    only_run,
+    start_scopelab,
+    summary_of,
+    tiny_autoencoder,
+    tiny_mlp_pair,
+    write_config,
+)
 
 CONFIGS = {
     "tied": lambda data: tiny_autoencoder(data),
@@ -75,16 +81,8 @@ def test_tf2_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, mnist_d
     path = write_config(tmp_path / "pair.yaml", config)
     straight = _run(path, tmp_path / "straight")
     runs = tmp_path / "stopped"
-    process = subprocess.Popen([sys.executable, "-m", "scopelab", "run", str(path), "--runs-dir", str(runs), "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    seen_net2 = False
-    for line in process.stdout:
-        seen_net2 = seen_net2 or line.startswith("Network No.2")
-        if seen_net2 and line.startswith("step, loss, accuracy = 50:"):
-            process.send_signal(signal.SIGTERM)
-            break
-    process.communicate(timeout=120)
+    process = start_scopelab("run", path, "--runs-dir", runs, "--quiet")
+    interrupt_after(process, "step, loss, accuracy = 50:", signal.SIGTERM, after="Network No.2")
     assert process.returncode == 143
     run = only_run(runs)
     assert summary_of(run)["status"] == "interrupted"
