@@ -38,6 +38,10 @@ WORKLOADS = {
 LONG = ("reproduce", "run tied_ae --seeds 5")  # left out by --skip-full
 
 
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def scopelab_command() -> list[str]:
     script = Path(sys.executable).with_name("scopelab")
     return [str(script)] if script.exists() else [sys.executable, "-m", "scopelab"]
@@ -54,13 +58,14 @@ def timed(arguments: list[str], jobs: str, runs_dir: Path) -> tuple[float, str]:
     return seconds, chosen
 
 
-def training_seconds(runs_dir: Path) -> float:
-    """The seconds the runs spent training (steps run over steps per second, from each summary)."""
+def training_seconds(runs_dir: Path, per_thread: bool = False) -> float:
+    """The seconds the runs spent training (steps run over steps per second, from each summary); with
+    `per_thread`, each run's seconds times the threads it trained on (the cores it kept busy)."""
     total = 0.0
     for summary in runs_dir.glob("*/summary.json"):
         record = json.loads(summary.read_text())
         if record.get("steps_per_second"):
-            total += record["steps_run"] / record["steps_per_second"]
+            total += record["steps_run"] / record["steps_per_second"] * ((record["threads"] or 1) if per_thread else 1)
     return total
 
 
@@ -79,11 +84,11 @@ def scaling() -> tuple[float, float, float]:
     return speeds["alone"][0], sum(speeds["pair"]), sum(speeds["pair"]) / speeds["alone"][0]
 
 
-def bound(one: Path, auto: Path, jobs: int) -> float:
+def bound(one: Path, auto: Path, cores: int) -> float:
     """The ratio auto / 1 would have if nothing but training took time and the runs packed perfectly onto
-    the workers: the limit that TensorFlow's speed at 1 thread beside another run, against its speed at
-    every thread alone, sets whatever the start-up costs."""
-    return training_seconds(auto) / jobs / training_seconds(one)
+    the cores (a run on 2 threads takes two): the limit that TensorFlow's speed at 1 thread beside another
+    run, against its speed at every thread alone, sets whatever the start-up costs."""
+    return training_seconds(auto, per_thread=True) / cores / training_seconds(one)
 
 
 def results(runs_dir: Path) -> dict[tuple[str, int], tuple[str, dict]]:
@@ -115,7 +120,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times each workload is made with each setting")
     options = parser.parse_args()
     names = options.only or [name for name in WORKLOADS if not (options.skip_full and name in LONG)]
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
+    print(f"{cores()} cores, load average {os.getloadavg()[0]:.2f} at the start")
     alone, pair, gain = scaling()
     print(f"smoke, 1,000 steps: 2 threads alone {alone:.0f} steps/s; two 1-thread runs side by side "
           f"{pair:.0f} steps/s together: {gain:.2f}x the throughput (so at best {1 / gain:.2f} of the time)")
@@ -134,8 +139,7 @@ def main() -> None:
                     times[jobs].append(seconds)
                     chosen = said or chosen
                     metrics[jobs] = results(runs_dir)
-                at_once = int(chosen.split(": ")[-1].split(" at once")[0]) if " at once" in chosen else 1
-                bounds.append(bound(Path(scratch) / "1", Path(scratch) / "auto", at_once))
+                bounds.append(bound(Path(scratch) / "1", Path(scratch) / "auto", cores()))
                 rows, largest = agreement(metrics["1"], metrics["auto"])
                 same_rows, difference = same_rows and rows, max(difference, largest)
         one, auto = statistics.median(times["1"]), statistics.median(times["auto"])
